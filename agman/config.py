@@ -1,0 +1,283 @@
+"""One config tree of frozen dataclasses mirroring ``params.yaml``.
+
+``params.yaml`` is the single source of every knob. Its base blocks (``data``, ``triplets``,
+``model``, ``loss``, ``train``, ``eval``) hold the paper's values; ``profiles.<name>`` holds named
+sets of overrides (``demo``, ``paper``, ``ci``) and the top-level ``profile`` picks one, so
+``dvc exp run -S profile=paper`` switches everything at once. A profile's value wins over the
+base block for the keys it names, so to change such a key under that profile, set
+``profiles.<name>.<key>``. Profiles may not override the method switches (``model.name``,
+``model.hierarchical``, ``model.cls_loss``, ``model.aga.*``, ``loss.weighting``): that keeps
+``dvc exp run -S model.aga.sa=false`` meaningful under every profile.
+
+Unknown keys and wrong types fail with a message naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A params file that does not match the config tree; the message names the key."""
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    train: float = 0.8  # fraction of images for training (paper: 8:1:1)
+    valid: float = 0.1  # fraction for validation (paper: 0.1)
+    test: float = 0.1  # fraction for test (paper: 0.1)
+    query_fraction: float = 0.2  # queries vs candidates within valid/test (paper: 1:4 -> 0.2)
+    seed: int = 0  # seed of the random split (the paper does not give one)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    images_per_attribute: int = 600  # rendered images annotated with each attribute (demo only)
+    render_size: int = 128  # side of the rendered JPEGs in pixels (demo only)
+    jpeg_quality: int = 90  # JPEG quality of the rendered images (demo only)
+    seed: int = 0  # renderer seed: same seed, byte-identical dataset
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: Literal["fashionai", "demo_fashionai"] = "fashionai"  # which dataset (paper: FashionAI, Table 2)
+    root: str = "data/raw/fashionai"  # raw dataset folder, relative to the repo root
+    image_size: int = 224  # Resize(shorter side) + CenterCrop side (paper: 224)
+    num_workers: int = 4  # DataLoader worker processes (0 = load in the main process)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    demo: DemoConfig = field(default_factory=DemoConfig)
+
+
+@dataclass(frozen=True)
+class TripletsConfig:
+    per_epoch: int = 100_000  # triplets sampled for each epoch (paper: 100k)
+    seed: int = 0  # sampling seed (ASEN's code leaves sampling unseeded; we do not)
+
+
+@dataclass(frozen=True)
+class AGAConfig:
+    asa: bool = True  # attribute-guided spatial attention, Eq. 1-3 (paper: on)
+    sa: bool = True  # spatial attention, Eq. 4 (paper: on)
+    aca: bool = True  # attribute-guided channel attention, Eq. 5-6 (paper: on)
+    ca: bool = True  # channel attention, reduction-expansion, Fig. 3d (paper: on)
+    sa_kernel: int = 1  # SA conv kernel size (paper text: 1; public code: 7)
+    ca_reduction: int = 16  # CA bottleneck ratio (paper: not given; SE-Net's 16)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: Literal["agman"] = "agman"  # model variant builder (see agman.models.registry)
+    backbone: Literal["resnet50", "resnet34", "resnet18"] = "resnet50"  # (paper: resnet50)
+    pretrained: bool = True  # ImageNet weights via torchvision when downloadable (paper: yes)
+    embed_dim: int = 1024  # attribute-specific embedding size c' (paper: 1024; code: 512)
+    hierarchical: bool = True  # F2,3 = F3 + proj(F2), attention sees concat(F3, F2,3) (paper: on)
+    cls_loss: bool = True  # classification branch on attribute types, Eq. 7 (paper: on)
+    aga: AGAConfig = field(default_factory=AGAConfig)
+
+
+@dataclass(frozen=True)
+class FixedWeights:
+    triplet: float = 0.5  # weight of L_triplet when loss.weighting=fixed (Eq. 9 at w=0: 0.5)
+    cls: float = 0.5  # weight of L_c when loss.weighting=fixed (Eq. 9 at w=0: 0.5)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    margin: float = 0.2  # triplet margin m on cosine similarity, Eq. 8 (paper: 0.2)
+    weighting: Literal["uncertainty", "fixed"] = "uncertainty"  # Eq. 9 in its stable learned form, or constants
+    fixed: FixedWeights = field(default_factory=FixedWeights)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 50  # training epochs (paper: 50)
+    batch_size: int = 16  # triplets per batch (paper: 16)
+    lr: float = 1e-4  # Adam learning rate (paper: 1e-4)
+    lr_step: int = 3  # StepLR step in epochs (paper: 3)
+    lr_gamma: float = 0.9  # StepLR decay (paper: 0.9)
+    seed: int = 0  # torch/numpy/python seed of the training run
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when present
+    amp_dtype: Literal["bfloat16", "float16", "none"] = "bfloat16"  # autocast dtype on CUDA (ignored on CPU)
+    channels_last: bool = True  # NHWC memory format on CUDA (ignored on CPU)
+    compile: bool = False  # torch.compile the model (CUDA only; slow to start)
+    max_batches: int = 0  # stop each epoch after this many batches (0 = all; for smoke runs)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    batch_size: int = 64  # images per forward pass when embedding
+    chunk_size: int = 1024  # queries ranked at once; bounds memory to chunk x candidates
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str = "demo"  # which entry of `profiles` is applied over the base blocks
+    data: DataConfig = field(default_factory=DataConfig)
+    triplets: TripletsConfig = field(default_factory=TripletsConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+#: Keys a profile may not set, so that `-S <key>=...` always takes effect.
+PROTECTED_KEYS = ("model.name", "model.hierarchical", "model.cls_loss", "model.aga", "loss.weighting")
+
+
+def _check_type(value: Any, annotation: Any, key: str) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        allowed = typing.get_args(annotation)
+        if value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {list(allowed)}")
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if annotation is float:
+        # YAML reads `1e-4` as a string (YAML 1.1 wants a dot); accept it as a number.
+        if isinstance(value, str):
+            try:
+                value = float(value)
+            except ValueError:
+                raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {annotation!r} for {key}")  # a bug in this module
+
+
+def from_dict(cls: type, raw: Any, prefix: str = "") -> Any:
+    """Build a config dataclass from a mapping, checking every key and type."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix or 'params'}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"unknown key {where}{unknown[0]} (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in raw.items():
+        key = f"{prefix}.{name}" if prefix else name
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = from_dict(hint, value, key)
+        else:
+            kwargs[name] = _check_type(value, hint, key)
+    return cls(**kwargs)
+
+
+def _merge(base: dict, override: dict, prefix: str = "") -> dict:
+    out = dict(base)
+    for name, value in override.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if isinstance(value, dict) and isinstance(out.get(name), dict):
+            out[name] = _merge(out[name], value, key)
+        else:
+            out[name] = value
+    return out
+
+
+def _flat_keys(tree: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for name, value in tree.items():
+        key = f"{prefix}.{name}" if prefix else name
+        keys.extend(_flat_keys(value, key) if isinstance(value, dict) else [key])
+    return keys
+
+
+def resolve(params: dict) -> tuple[Config, list[str]]:
+    """Apply the selected profile over the base blocks; return the config and the overridden keys."""
+    if not isinstance(params, dict):
+        raise ConfigError("params: expected a mapping at the top level")
+    params = dict(params)
+    profiles = params.pop("profiles", {}) or {}
+    name = params.get("profile", Config.profile)
+    if name not in profiles:
+        raise ConfigError(f"profile: {name!r} is not defined under profiles (defined: {sorted(profiles)})")
+    override = profiles[name] or {}
+    if not isinstance(override, dict):
+        raise ConfigError(f"profiles.{name}: expected a mapping")
+    if "profile" in override:
+        raise ConfigError(f"profiles.{name}.profile: a profile cannot select another profile")
+    overridden = _flat_keys(override)
+    for key in overridden:
+        if any(key == p or key.startswith(p + ".") for p in PROTECTED_KEYS):
+            raise ConfigError(
+                f"profiles.{name}.{key}: profiles may not set the method switches "
+                f"({', '.join(PROTECTED_KEYS)}); set {key} in the base block"
+            )
+    for other, body in profiles.items():
+        # Every profile is validated, not only the active one, so a typo fails today.
+        if not isinstance(body or {}, dict):
+            raise ConfigError(f"profiles.{other}: expected a mapping")
+        try:
+            from_dict(Config, _merge(params, body or {}), "")
+        except ConfigError as err:
+            raise ConfigError(f"profiles.{other}: {err}") from None
+    return from_dict(Config, _merge(params, override), ""), overridden
+
+
+def load_config(path: str | Path = "params.yaml") -> Config:
+    """Read ``params.yaml`` and resolve it; errors name the file and the key."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    try:
+        cfg, _ = resolve(params)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+    return cfg
+
+
+def profile_overrides(path: str | Path = "params.yaml") -> list[str]:
+    """The keys the active profile overrides (logged once by each stage)."""
+    return resolve(yaml.safe_load(Path(path).read_text()))[1]
+
+
+def to_dict(obj: Any) -> Any:
+    """A config (or part of it) as plain nested dicts."""
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else obj
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"model.aga.sa": True, ...}``: the form MLflow params and fingerprints take."""
+    tree = to_dict(obj)
+    out: dict[str, Any] = {}
+    for name, value in tree.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if isinstance(value, dict):
+            out.update(flatten(value, key))
+        else:
+            out[key] = value
+    return out
+
+
+def fingerprint(*parts: Any) -> str:
+    """A stable hash of config parts, used to decide whether a checkpoint may be resumed."""
+    import hashlib
+
+    blob = json.dumps([to_dict(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
