@@ -1,0 +1,1 @@
+"""Datasets: attribute lists, the demo renderer, FashionAI parsing, splits, triplets, image loading."""
