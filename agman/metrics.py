@@ -1,0 +1,61 @@
+"""Retrieval metrics: pure functions, arrays in, numbers out (REFERENCE.md section 3).
+
+Average precision over the FULL ranking of the candidates, as ASEN computes it:
+
+    AP(q) = (1 / R) * sum_{k : c_k relevant} (number of relevant items in the top k) / k
+
+where c_1..c_N are the candidates sorted by decreasing cosine similarity to q and R is the
+number of relevant candidates (same value as q). A query with R = 0 scores 0 and still counts.
+MAP is the mean AP over the queries.
+
+Ties: candidates with equal similarity keep their input order (a stable sort), so the result
+is deterministic and does not depend on the device.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def _as_tensor(x, dtype=None) -> torch.Tensor:
+    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.require(np.asarray(x), requirements=["C", "W"]))
+    return t if dtype is None else t.to(dtype)
+
+
+@torch.no_grad()
+def average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_size: int = 1024) -> np.ndarray:
+    """AP of each query, float64 array of shape (Q,).
+
+    Embeddings are (Q, D) and (N, D), L2-normalised (the dot product is the cosine similarity);
+    labels are integer values of one attribute type. Queries are ranked ``chunk_size`` at a
+    time, so memory stays O(chunk_size * N). Runs on the device the embeddings are on.
+    """
+    q = _as_tensor(query_emb)
+    c = _as_tensor(cand_emb).to(q.device, q.dtype)
+    ql = _as_tensor(query_labels).to(q.device)
+    cl = _as_tensor(cand_labels).to(q.device)
+    if q.ndim != 2 or c.ndim != 2 or q.shape[1] != c.shape[1]:
+        raise ValueError(f"embeddings must be (Q, D) and (N, D), got {tuple(q.shape)} and {tuple(c.shape)}")
+    if len(ql) != len(q) or len(cl) != len(c):
+        raise ValueError("one label per embedding is required")
+    n = c.shape[0]
+    ranks = torch.arange(1, n + 1, device=q.device, dtype=torch.float64)  # (N,)
+    out = []
+    for start in range(0, q.shape[0], chunk_size):
+        sim = q[start:start + chunk_size] @ c.T  # (B, N)
+        order = torch.sort(sim, dim=1, descending=True, stable=True).indices  # (B, N)
+        rel = cl[order] == ql[start:start + chunk_size, None]  # (B, N) relevance in rank order
+        hits = rel.cumsum(dim=1, dtype=torch.float64)  # (B, N) relevant items in the top k
+        n_rel = hits[:, -1] if n else torch.zeros(rel.shape[0], dtype=torch.float64, device=q.device)
+        precision_sum = torch.where(rel, hits / ranks, 0.0).sum(dim=1)  # (B,)
+        out.append(torch.where(n_rel > 0, precision_sum / n_rel.clamp(min=1), 0.0))
+    if not out:
+        return np.zeros(0)
+    return torch.cat(out).cpu().numpy()
+
+
+def mean_average_precision(query_emb, query_labels, cand_emb, cand_labels, chunk_size: int = 1024) -> float:
+    """MAP = mean over queries of AP (see the module docstring); 0.0 for no queries."""
+    ap = average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_size)
+    return float(ap.mean()) if len(ap) else 0.0
