@@ -1,0 +1,1 @@
+"""Embedding a split and scoring it with the ASEN retrieval protocol."""

@@ -1,0 +1,203 @@
+"""The training loop (Sec. IV-A): Adam + StepLR, triplet + classification loss, per-epoch
+validation MAP, best checkpoint by validation MAP, atomic checkpoints and resume.
+
+One file of triplets per epoch comes from the ``triplets`` stage. Each batch stacks anchors,
+positives and negatives into one forward pass of 3B images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from agman.config import Config, fingerprint, to_dict
+from agman.data.images import TripletDataset
+from agman.evaluation.retrieval import evaluate_split
+from agman.losses import attribute_classification_loss, build_weighting, triplet_ranking_loss
+from agman.models import build_model
+from agman.training.checkpoint import (load_checkpoint, restore_rng_states, rng_states, save_checkpoint,
+                                       seed_everything)
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device: cuda requested but no CUDA device is available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def autocast_context(device: torch.device, amp_dtype: str):
+    """bf16/fp16 autocast on CUDA; full precision on CPU, where autocast would only slow things."""
+    if device.type != "cuda" or amp_dtype == "none":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=getattr(torch, amp_dtype))
+
+
+@dataclass
+class TrainPaths:
+    triplet_dir: Path  # epoch_000.npy, epoch_001.npy, ...
+    out_dir: Path  # best.pt, last.pt, run.json
+    curves: Path  # per-epoch CSV for DVC plots
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0  # epochs completed
+    best_map: float = -math.inf
+    best_epoch: int = -1
+    history: list[dict] = field(default_factory=list)
+    run_id: str | None = None
+
+
+def _write_curves(path: Path, history: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    tmp.replace(path)
+
+
+def train(cfg: Config, table: pd.DataFrame, attribute_names: list[str], paths: TrainPaths,
+          tracker_factory=None) -> TrainState:
+    """Train, validate every epoch, keep ``best.pt`` and ``last.pt``; resume from ``last.pt``.
+
+    ``last.pt`` is resumed only when its fingerprint (config + prepared table) matches this
+    run's and it is unfinished; otherwise training starts over. ``tracker_factory(run_id)``
+    returns an MlflowRun (resumed when ``run_id`` is given) or None to skip tracking.
+    """
+    tc = cfg.train
+    device = pick_device(tc.device)
+    seed_everything(tc.seed)
+    n_attr = len(attribute_names)
+    model = build_model(cfg.model, n_attr).to(device)
+    weighting = build_weighting(cfg.loss, with_cls=cfg.model.cls_loss).to(device)
+    optimizer = torch.optim.Adam([*model.parameters(), *weighting.parameters()], lr=tc.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=tc.lr_step, gamma=tc.lr_gamma)
+    on_cuda = device.type == "cuda"
+    memory_format = torch.channels_last if (on_cuda and tc.channels_last) else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    forward = torch.compile(model) if (on_cuda and tc.compile) else model
+
+    table_digest = pd.util.hash_pandas_object(table, index=True).sum()
+    fp = fingerprint(cfg.data, cfg.triplets, cfg.model, cfg.loss, cfg.train, cfg.eval, int(table_digest))
+    state = TrainState()
+    last = paths.out_dir / "last.pt"
+    if last.is_file():
+        ckpt = load_checkpoint(last)
+        if ckpt.get("fingerprint") == fp and ckpt["state"]["epoch"] < tc.epochs:
+            model.load_state_dict(ckpt["model"])
+            weighting.load_state_dict(ckpt["weighting"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            restore_rng_states(ckpt["rng"])
+            state = TrainState(**ckpt["state"])
+            log.info("resuming from %s after epoch %d", last, state.epoch)
+        else:
+            log.info("%s belongs to another or a finished run; training from scratch", last)
+
+    tracker = tracker_factory(state.run_id) if tracker_factory else None
+    if tracker is not None:
+        state.run_id = tracker.run_id
+        (paths.out_dir).mkdir(parents=True, exist_ok=True)
+        (paths.out_dir / "run.json").write_text(json.dumps({"mlflow_run_id": tracker.run_id}))
+    status = "FAILED"
+    try:
+        epochs = tqdm(range(state.epoch, tc.epochs), desc="epochs", unit="epoch", initial=state.epoch,
+                      total=tc.epochs)
+        for epoch in epochs:
+            record = _train_epoch(cfg, forward, weighting, optimizer, table, paths, epoch, device, memory_format)
+            record["lr"] = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            with autocast_context(device, tc.amp_dtype):
+                val = evaluate_split(model, table, "valid", attribute_names, cfg.data.root, cfg.data.image_size,
+                                     cfg.eval.batch_size, cfg.eval.chunk_size, device, cfg.data.num_workers)
+            record.update(val_map=val["map"], val_map_macro=val["map_macro"],
+                          **{f"val_map_{k}": v for k, v in val["map_per_attribute"].items()})
+            state.history.append(record)
+            state.epoch = epoch + 1
+            epochs.set_postfix(loss=f"{record['loss']:.4f}", val_map=f"{val['map']:.4f}")
+            log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 5) for k, v in record.items()}))
+            if tracker is not None:
+                tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch + 1)
+            if val["map"] > state.best_map:
+                state.best_map, state.best_epoch = val["map"], epoch + 1
+                save_checkpoint(paths.out_dir / "best.pt", {
+                    "model": model.state_dict(), "config": to_dict(cfg), "attributes": attribute_names,
+                    "epoch": epoch + 1, "val": val,
+                })
+            save_checkpoint(last, {
+                "fingerprint": fp, "model": model.state_dict(), "weighting": weighting.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_states(),
+                "state": state.__dict__,
+            })
+            _write_curves(paths.curves, state.history)
+        if tracker is not None:
+            tracker.log_metrics({"best_val_map": state.best_map, "best_epoch": state.best_epoch})
+            tracker.log_artifact(paths.curves)
+        status = "FINISHED"
+    finally:
+        if tracker is not None:
+            tracker.end(status)
+    return state
+
+
+def _train_epoch(cfg: Config, model, weighting, optimizer, table: pd.DataFrame, paths: TrainPaths, epoch: int,
+                 device: torch.device, memory_format) -> dict:
+    tc = cfg.train
+    triplet_file = paths.triplet_dir / f"epoch_{epoch:03d}.npy"
+    if not triplet_file.is_file():
+        raise FileNotFoundError(f"{triplet_file}: no triplets for epoch {epoch + 1} (train.epochs = {tc.epochs}); "
+                                "rerun the triplets stage")
+    triplets = np.load(triplet_file)
+    loader = DataLoader(TripletDataset(table, triplets, cfg.data.root, cfg.data.image_size),
+                        batch_size=tc.batch_size, shuffle=False, num_workers=cfg.data.num_workers,
+                        pin_memory=device.type == "cuda")
+    n_batches = len(loader) if not tc.max_batches else min(len(loader), tc.max_batches)
+    model.train()
+    sums = {"loss": 0.0, "triplet": 0.0, "cls": 0.0}
+    seen = 0
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{tc.epochs}", total=n_batches, leave=False, unit="batch")
+    for batch, (anchor, positive, negative, attr) in enumerate(bar):
+        if batch >= n_batches:
+            break
+        images = torch.cat([anchor, positive, negative]).to(device, non_blocking=True)  # (3B, 3, H, W)
+        images = images.contiguous(memory_format=memory_format)
+        attrs = attr.repeat(3).to(device, non_blocking=True)  # (3B,)
+        with autocast_context(device, tc.amp_dtype):
+            out = model(images, attrs, with_logits=cfg.model.cls_loss)
+        emb_a, emb_p, emb_n = out.embedding.float().chunk(3)  # 3 x (B, c')
+        losses = {"triplet": triplet_ranking_loss(emb_a, emb_p, emb_n, cfg.loss.margin)}
+        if out.logits is not None:
+            losses["cls"] = attribute_classification_loss(out.logits.float(), attrs)
+        loss = weighting(losses)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, batch {batch + 1}: "
+                                     + ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items()))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        n = len(attr)
+        seen += n
+        sums["loss"] += loss.item() * n
+        for k, v in losses.items():
+            sums[k] += v.item() * n
+        bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}")
+    record = {"epoch": epoch + 1, **{k: v / max(seen, 1) for k, v in sums.items()}}
+    record.update({f"weight_{k}": v for k, v in weighting.weights().items()})
+    return record

@@ -1,0 +1,13 @@
+"""DVC stage `train`: see agman.pipeline for what it reads and writes."""
+
+from agman import pipeline
+from agman.config import load_config
+
+
+def main() -> None:
+    pipeline.setup_logging()
+    pipeline.run_train(load_config())
+
+
+if __name__ == "__main__":
+    main()

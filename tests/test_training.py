@@ -1,0 +1,103 @@
+"""A tiny CPU training run on the demo data: resume equivalence, NaN guard, checkpoints."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from agman.config import Config, DataConfig, EvalConfig, ModelConfig, TrainConfig, TripletsConfig
+from agman.data.triplets import sample_triplets
+from agman.training import loop as loop_module
+from agman.training.checkpoint import load_checkpoint
+from agman.training.loop import TrainPaths, train
+
+
+def tiny_config(root, epochs=2) -> Config:
+    return Config(
+        data=DataConfig(dataset="demo_fashionai", root=str(root), image_size=32, num_workers=0),
+        triplets=TripletsConfig(per_epoch=24),
+        model=ModelConfig(backbone="resnet18", pretrained=False, embed_dim=32),
+        train=TrainConfig(epochs=epochs, batch_size=8, lr=1e-3, lr_step=1, device="cpu"),
+        eval=EvalConfig(batch_size=32),
+    )
+
+
+def make_paths(tmp_path, table, names, cfg) -> TrainPaths:
+    triplet_dir = tmp_path / "triplets"
+    triplet_dir.mkdir(parents=True)
+    for epoch in range(cfg.train.epochs):
+        np.save(triplet_dir / f"epoch_{epoch:03d}.npy", sample_triplets(table, names, 24, seed=0, epoch=epoch))
+    return TrainPaths(triplet_dir=triplet_dir, out_dir=tmp_path / "run", curves=tmp_path / "curves.csv")
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, demo_root, demo_table, monkeypatch):
+    table, names = demo_table
+    cfg = tiny_config(demo_root, epochs=3)
+
+    straight = make_paths(tmp_path / "a", table, names, cfg)
+    full = train(cfg, table, names, straight)
+
+    resumed = make_paths(tmp_path / "b", table, names, cfg)
+    real_evaluate = loop_module.evaluate_split
+    calls = {"n": 0}
+
+    def crash_on_second_validation(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated interruption during epoch 2")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "evaluate_split", crash_on_second_validation)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, table, names, resumed)
+    assert load_checkpoint(resumed.out_dir / "last.pt")["state"]["epoch"] == 1
+    monkeypatch.setattr(loop_module, "evaluate_split", real_evaluate)
+    second = train(cfg, table, names, resumed)
+
+    assert second.epoch == full.epoch == 3
+    assert [r["loss"] for r in second.history] == [r["loss"] for r in full.history]
+    assert [r["val_map"] for r in second.history] == [r["val_map"] for r in full.history]
+    a = load_checkpoint(straight.out_dir / "last.pt")["model"]
+    b = load_checkpoint(resumed.out_dir / "last.pt")["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_changed_config_does_not_resume(tmp_path, demo_root, demo_table, caplog):
+    table, names = demo_table
+    cfg = tiny_config(demo_root, epochs=1)
+    paths = make_paths(tmp_path, table, names, cfg)
+    train(cfg, table, names, paths)
+    other = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr=5e-4))
+    with caplog.at_level("INFO"):
+        state = train(other, table, names, paths)
+    assert "training from scratch" in caplog.text and state.epoch == 1
+    best = load_checkpoint(paths.out_dir / "best.pt")
+    assert best["config"]["train"]["lr"] == 5e-4 and best["attributes"] == names
+    assert paths.curves.read_text().splitlines()[0].startswith("epoch,loss,triplet,cls")
+
+
+def test_non_finite_loss_names_epoch_and_batch(tmp_path, demo_root, demo_table, monkeypatch):
+    table, names = demo_table
+    cfg = tiny_config(demo_root, epochs=1)
+    paths = make_paths(tmp_path, table, names, cfg)
+    calls = {"n": 0}
+    real = loop_module.triplet_ranking_loss
+
+    def nan_on_second_batch(*args, **kwargs):
+        calls["n"] += 1
+        value = real(*args, **kwargs)
+        return value * float("nan") if calls["n"] == 2 else value
+
+    monkeypatch.setattr(loop_module, "triplet_ranking_loss", nan_on_second_batch)
+    with pytest.raises(FloatingPointError, match="at epoch 1, batch 2"):
+        train(cfg, table, names, paths)
+
+
+def test_missing_triplet_file_is_named(tmp_path, demo_root, demo_table):
+    table, names = demo_table
+    cfg = tiny_config(demo_root, epochs=1)
+    paths = TrainPaths(triplet_dir=tmp_path / "none", out_dir=tmp_path / "run", curves=tmp_path / "c.csv")
+    with pytest.raises(FileNotFoundError, match="epoch_000.npy"):
+        train(cfg, table, names, paths)
