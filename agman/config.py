@@ -105,7 +105,7 @@ class TrainConfig:
     seed: int = 0  # torch/numpy/python seed of the training run
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when present
     amp_dtype: Literal["bfloat16", "float16", "none"] = "bfloat16"  # autocast dtype on CUDA (ignored on CPU)
-    channels_last: bool = True  # NHWC memory format on CUDA (ignored on CPU)
+    memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"  # auto: channels_last on CUDA only
     compile: bool = False  # torch.compile the model (CUDA only; slow to start)
     max_batches: int = 0  # stop each epoch after this many batches (0 = all; for smoke runs)
 
