@@ -53,7 +53,9 @@ def test_dvc_repro_then_exp_run(project):
     run(["dvc", "repro"], dest, env)
     metrics = json.loads((dest / "reports" / "metrics.json").read_text())
     assert 0.0 <= metrics["map"] <= 1.0 and 0.0 <= metrics["map_macro"] <= 1.0
-    assert set(metrics["map_per_attribute"]) == {"sleeve_length", "skirt_length", "neckline_design", "texture"}
+    # The ci split is tiny: an attribute may draw no test query, and then has no MAP.
+    assert set(metrics["map_per_attribute"]) <= {"sleeve_length", "skirt_length", "neckline_design", "texture"}
+    assert metrics["n_queries"] > 0 and len(metrics["map_per_attribute"]) >= 2
     assert (dest / "reports" / "train_curves.csv").read_text().startswith("epoch,")
     # Nothing stale: a second repro runs no stage.
     assert "Running stage" not in run(["dvc", "repro"], dest, env)
