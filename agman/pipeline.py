@@ -139,12 +139,20 @@ def _tracker_factory(cfg: Config, stage: str, parent_run_id: str | None = None):
         return None
     from agman.tracking import MlflowRun
 
-    def factory(run_id: str | None):
-        run = MlflowRun(stage, flatten(cfg), run_id=run_id, parent_run_id=parent_run_id,
+    def new_run() -> MlflowRun:
+        run = MlflowRun(stage, flatten(cfg), parent_run_id=parent_run_id,
                         tags={"dataset": cfg.data.dataset, "variant": cfg.model.name, "profile": cfg.profile})
-        if run_id is None:
-            run.log_dict(to_dict(cfg), "config.json")
+        run.log_dict(to_dict(cfg), "config.json")
         return run
+
+    def factory(run_id: str | None):
+        if run_id is None:
+            return new_run()
+        try:
+            return MlflowRun(stage, {}, run_id=run_id)
+        except Exception as err:  # e.g. mlflow.db deleted since the interrupted run
+            log.warning("cannot reopen MLflow run %s (%s); logging the resumed training to a new run", run_id, err)
+            return new_run()
 
     return factory
 

@@ -82,6 +82,7 @@ def test_dvc_repro_then_exp_run(project):
     assert {r.data.params["model.aga.sa"] for r in train_runs} == {"True", "False"}
     for r in runs:
         assert r.data.tags["git_commit"] != "unknown" and "dvc_exp_name" in r.data.tags
+        assert r.data.tags["git_dirty"] in ("true", "false")
         assert r.data.params["profile"] == "ci"
     assert any(r.data.tags["dvc_exp_name"] != "workspace" for r in runs)
     evaluate = [r for r in runs if r.data.tags["stage"] == "evaluate"]

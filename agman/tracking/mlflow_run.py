@@ -33,12 +33,12 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
 
 
-def _git_commit(root: Path) -> str:
+def _git(root: Path, *args: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 else "unknown"
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
 
 
 class MlflowRun:
@@ -59,9 +59,13 @@ class MlflowRun:
                 experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=location)
             else:
                 experiment_id = experiment.experiment_id
+            root = project_root()
+            status = _git(root, "status", "--porcelain", "--untracked-files=no")
             all_tags = {
                 "stage": stage,
-                "git_commit": _git_commit(project_root()),
+                "git_commit": _git(root, "rev-parse", "HEAD") or "unknown",
+                # The commit alone does not say what ran when tracked files were edited.
+                "git_dirty": "unknown" if status is None else str(bool(status)).lower(),
                 "dvc_exp_name": os.environ.get("DVC_EXP_NAME", "workspace"),
                 "dvc_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", "none"),
                 **(tags or {}),

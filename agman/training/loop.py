@@ -96,6 +96,9 @@ def train(cfg: Config, table: pd.DataFrame, attribute_names: list[str], paths: T
     n_attr = len(attribute_names)
     model = build_model(cfg.model, n_attr).to(device)
     weighting = build_weighting(cfg.loss, with_cls=cfg.model.cls_loss).to(device)
+    log.info("loss: triplet margin %.3g, weighting %s over %s; device %s, autocast %s, memory format %s",
+             cfg.loss.margin, type(weighting).__name__, "+".join(weighting.weights()), device,
+             tc.amp_dtype if device.type == "cuda" else "off", tc.memory_format)
     optimizer = torch.optim.Adam([*model.parameters(), *weighting.parameters()], lr=tc.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=tc.lr_step, gamma=tc.lr_gamma)
     on_cuda = device.type == "cuda"
