@@ -90,7 +90,7 @@ def test_rows_interleave_attributes(dataset: Path) -> None:
 
 def test_maybe_labels_appear_at_about_five_percent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Only the labels matter here, so skip the pixel work to keep the test fast.
-    monkeypatch.setattr(demo, "render_garment", lambda values, size, rng: Image.new("RGB", (size, size)))
+    monkeypatch.setattr(demo, "render_garment", lambda values, size, rng, shot="full": Image.new("RGB", (size, size)))
     root = tmp_path / "labels_only"
     write_demo_fashionai(root, images_per_attribute=500, size=8, seed=3)
     rows = _rows(root)
@@ -133,11 +133,11 @@ def _fail_after(monkeypatch: pytest.MonkeyPatch, n_calls: int) -> None:
     real = demo.render_garment
     calls = {"n": 0}
 
-    def flaky(values: dict[str, int], size: int, rng: np.random.Generator):
+    def flaky(values: dict[str, int], size: int, rng: np.random.Generator, shot: str = "full"):
         calls["n"] += 1
         if calls["n"] > n_calls:
             raise RuntimeError("simulated crash")
-        return real(values, size, rng)
+        return real(values, size, rng, shot)
 
     monkeypatch.setattr(demo, "render_garment", flaky)
 
@@ -170,3 +170,14 @@ def test_rewrite_replaces_previous_output(tmp_path: Path) -> None:
     assert len(_rows(out)) == 2 * len(DEMO_FASHIONAI_ATTRIBUTES)
     assert len(list((out / "Images").rglob("*.jpg"))) == 2 * len(DEMO_FASHIONAI_ATTRIBUTES)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["replaced"]
+
+
+def test_framing_follows_the_annotated_attribute(tmp_path: Path) -> None:
+    # As in FashionAI, the shot (close-up, upper body, full length) depends on the annotated
+    # attribute type, so the classification branch has something to learn.
+    assert set(demo.ANNOTATION_SHOT) == {name for name, _ in demo.DEMO_FASHIONAI_ATTRIBUTES}
+    assert set(demo.ANNOTATION_SHOT.values()) <= set(demo.SHOTS)
+    values = _values()
+    images = {shot: np.asarray(demo.render_garment(values, 64, np.random.default_rng(5), shot)) for shot in demo.SHOTS}
+    assert all(img.shape == (64, 64, 3) for img in images.values())
+    assert not np.array_equal(images["full"], images["close"])

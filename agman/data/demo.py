@@ -88,19 +88,39 @@ RGB = tuple[int, int, int]
 Point = tuple[float, float]
 
 
+# How an image is framed depends on the attribute it is annotated with, as in FashionAI,
+# where design attributes come as upper-body shots and length attributes as full-length ones:
+# (zoom, figure-unit y kept near the image centre). This gives the classification branch
+# (Sec. III-B) something real to learn: the attribute type shows in the image.
+SHOTS: dict[str, tuple[float, float]] = {
+    "full": (1.0, 0.0),
+    "upper": (1.3, 20.0),  # shoulders to hands: every sleeve length is in frame
+    "waist": (1.5, 38.0),  # bodice and upper skirt: fabric fills the frame
+    "close": (2.2, 0.0),  # head to mid-bodice: the neckline is large
+}
+ANNOTATION_SHOT = {"sleeve_length": "upper", "skirt_length": "full", "neckline_design": "close",
+                   "texture": "waist"}
+
+
 class _Frame:
     """Maps figure units to pixel coordinates for one randomly placed figure."""
 
-    def __init__(self, size: int, rng: np.random.Generator) -> None:
-        figure_px = size * rng.uniform(*_FIGURE_HEIGHT_RANGE)
+    def __init__(self, size: int, rng: np.random.Generator, shot: str = "full") -> None:
+        zoom, focus_y = SHOTS[shot]
+        figure_px = size * rng.uniform(*_FIGURE_HEIGHT_RANGE) * zoom
         self.sy = figure_px / (_FIGURE_BOTTOM - _FIGURE_TOP)
         self.sx = self.sy * rng.uniform(*_ASPECT_RANGE)
         half_width_px = _FIGURE_HALF_WIDTH * self.sx
-        # The height and aspect ranges leave horizontal room, so any offset drawn here
-        # keeps the whole figure, hands included, inside the canvas.
-        x_slack = max(size - 2.0 * half_width_px, 0.0)
-        self.cx = half_width_px + rng.uniform(0.0, x_slack)
-        self.top = rng.uniform(0.0, max(size - figure_px, 0.0))
+        if zoom == 1.0:
+            # The height and aspect ranges leave horizontal room, so any offset drawn here
+            # keeps the whole figure, hands included, inside the canvas.
+            x_slack = max(size - 2.0 * half_width_px, 0.0)
+            self.cx = half_width_px + rng.uniform(0.0, x_slack)
+            self.top = rng.uniform(0.0, max(size - figure_px, 0.0))
+        else:
+            # A zoomed shot crops the figure; jitter its centre by up to 10% of the image.
+            self.cx = size * (0.5 + rng.uniform(-0.1, 0.1))
+            self.top = size * (0.5 + rng.uniform(-0.1, 0.1)) - (focus_y - _FIGURE_TOP) * self.sy
 
     def point(self, x: float, y: float) -> Point:
         return (self.cx + x * self.sx, self.top + (y - _FIGURE_TOP) * self.sy)
@@ -281,16 +301,16 @@ def _check_values(values: dict[str, int]) -> None:
             raise ValueError(f"value {values[name]} out of range for attribute {name!r}")
 
 
-def render_garment(values: dict[str, int], size: int, rng: np.random.Generator) -> Image.Image:
+def render_garment(values: dict[str, int], size: int, rng: np.random.Generator, shot: str = "full") -> Image.Image:
     """Render one dress-like figure showing the given value index for every attribute.
 
     ``values`` maps every attribute name of ``DEMO_FASHIONAI_ATTRIBUTES`` to a value
     index. All nuisance factors (colours, background, placement, scale, aspect, arm
-    angle, pattern period/phase) are drawn from ``rng``.
+    angle, pattern period/phase) are drawn from ``rng``. ``shot`` is a key of ``SHOTS``.
     """
     _check_values(values)
     fabric, pattern, skin, background = _pick_colours(rng)
-    frame = _Frame(size, rng)
+    frame = _Frame(size, rng, shot)
     arm_angle = math.radians(rng.uniform(12.0, 24.0))
 
     image = _background(size, background, rng)
@@ -344,7 +364,7 @@ def _render_into(root: Path, images_per_attribute: int, size: int, seed: int, jp
         relative = f"Images/{name}_labels/{_image_id(seed, counter)}.jpg"
         # A per-image generator keeps each picture independent of how many random draws
         # the ones before it consumed.
-        image = render_garment(values, size, np.random.default_rng([seed, counter]))
+        image = render_garment(values, size, np.random.default_rng([seed, counter]), ANNOTATION_SHOT[name])
         image.save(root / relative, format="JPEG", quality=jpeg_quality)
         label = _label_string(len(value_names), values[name], rng, maybe_fraction=0.05)
         rows.append(f"{relative},{name}_labels,{label}\n")
