@@ -46,8 +46,12 @@ def stage_params(cfg: Config) -> dict[str, dict]:
         "demo_data": to_dict(d.demo),
         "prepare": {"dataset": d.dataset, "root": d.root, "split": to_dict(d.split)},
         "triplets": {**to_dict(cfg.triplets), "epochs": cfg.train.epochs},
-        "train": {"data": to_dict(d), "model": to_dict(cfg.model), "loss": to_dict(cfg.loss),
-                  "train": to_dict(cfg.train), "eval": to_dict(cfg.eval)},
+        # Only the data fields training reads: the split and the demo settings reach it through
+        # data/prepared, so a change there that leaves the table unchanged retrains nothing.
+        "train": {"data": {"dataset": d.dataset, "root": d.root, "image_size": d.image_size,
+                           "num_workers": d.num_workers},
+                  "model": to_dict(cfg.model), "loss": to_dict(cfg.loss), "train": to_dict(cfg.train),
+                  "eval": to_dict(cfg.eval)},
         "evaluate": {"eval": to_dict(cfg.eval), "data": {"root": d.root, "image_size": d.image_size,
                                                           "num_workers": d.num_workers},
                      "device": cfg.train.device, "amp_dtype": cfg.train.amp_dtype},
@@ -93,11 +97,29 @@ def read_dataset(cfg: Config) -> tuple[pd.DataFrame, list]:
     return read_fashionai_labels(cfg.data.root, attributes), list(attributes)
 
 
+def read_asen(cfg: Config) -> tuple[pd.DataFrame, list]:
+    from agman.data.asen_split import read_asen_split
+    from agman.data.attributes import FASHIONAI
+
+    if cfg.data.dataset != "fashionai":
+        raise ValueError(f"data.split.method: 'asen' is FashionAI's published split; data.dataset is "
+                         f"{cfg.data.dataset!r}")
+    table = read_asen_split(cfg.data.split.asen_dir, FASHIONAI)
+    missing = [p for p in table["path"].unique() if not (Path(cfg.data.root) / p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{cfg.data.split.asen_dir}: {len(missing)} images of the ASEN split are missing "
+                                f"under data.root = {cfg.data.root}, first: {missing[0]}")
+    return table, list(FASHIONAI)
+
+
 def run_prepare(cfg: Config) -> None:
     from agman.data.split import split_items
 
-    table, attributes = read_dataset(cfg)
-    table = split_items(table, cfg.data.split)
+    if cfg.data.split.method == "asen":
+        table, attributes = read_asen(cfg)
+    else:
+        table, attributes = read_dataset(cfg)
+        table = split_items(table, cfg.data.split)
     tmp = PREPARED_DIR.with_name(PREPARED_DIR.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -107,7 +107,9 @@ def train(cfg: Config, table: pd.DataFrame, attribute_names: list[str], paths: T
     forward = torch.compile(model) if (on_cuda and tc.compile) else model
 
     table_digest = pd.util.hash_pandas_object(table, index=True).sum()
-    fp = fingerprint(cfg.data, cfg.triplets, cfg.model, cfg.loss, cfg.train, cfg.eval, int(table_digest))
+    # The table digest stands for the split and the data; the triplet files are covered by their config.
+    fp = fingerprint(cfg.data.root, cfg.data.image_size, cfg.triplets, cfg.model, cfg.loss, cfg.train, cfg.eval,
+                     int(table_digest))
     state = TrainState()
     last = paths.out_dir / "last.pt"
     if last.is_file():
