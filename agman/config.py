@@ -30,6 +30,8 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SplitConfig:
+    method: Literal["random", "asen"] = "random"  # seeded random split, or ASEN's published FashionAI split
+    asen_dir: str = "data/raw/fashionai/asen_split"  # folder of ASEN's filenames_/query_/candidate_ files
     train: float = 0.8  # fraction of images for training (paper: 8:1:1)
     valid: float = 0.1  # fraction for validation (paper: 0.1)
     test: float = 0.1  # fraction for test (paper: 0.1)
