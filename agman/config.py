@@ -15,6 +15,7 @@ Unknown keys and wrong types fail with a message naming the key.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import typing
 from dataclasses import dataclass, field
@@ -278,8 +279,6 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 def fingerprint(*parts: Any) -> str:
     """A stable hash of config parts, used to decide whether a checkpoint may be resumed."""
-    import hashlib
-
     blob = json.dumps([to_dict(p) for p in parts], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
