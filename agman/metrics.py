@@ -1,5 +1,8 @@
 """Retrieval metrics: pure functions, arrays in, numbers out (REFERENCE.md section 3).
 
+``mean_average_precision`` scores attribute-specific retrieval (FashionAI, DeepFashion);
+``triplet_relation`` scores triplet relation prediction (Zappos50k).
+
 Average precision over the FULL ranking of the candidates, as ASEN computes it:
 
     AP(q) = (1 / R) * sum_{k : c_k relevant} (number of relevant items in the top k) / k
@@ -59,3 +62,28 @@ def mean_average_precision(query_emb, query_labels, cand_emb, cand_labels, chunk
     """MAP = mean over queries of AP (see the module docstring); 0.0 for no queries."""
     ap = average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_size)
     return float(ap.mean()) if len(ap) else 0.0
+
+
+@torch.no_grad()
+def triplet_relation(anchor_emb, close_emb, far_emb, margin: float = 0.2) -> dict[str, float]:
+    """Triplet relation prediction (Zappos50k, Sec. IV-A2, Table 4).
+
+    With s the cosine similarity of L2-normalised embeddings (rows aligned, (T, D) each):
+
+        accuracy     = mean_t [ s(a_t, close_t) > s(a_t, far_t) ]        (strict: ties are wrong)
+        average_loss = mean_t max(0, m + s(a_t, far_t) - s(a_t, close_t))
+
+    ``average_loss`` is the triplet ranking loss of Eq. 8 on the test triplets.
+    """
+    a, c, f = (_as_tensor(x).to(torch.float64) for x in (anchor_emb, close_emb, far_emb))
+    if not a.shape == c.shape == f.shape or a.ndim != 2:
+        raise ValueError(f"anchor, close and far must be (T, D) alike, got {tuple(a.shape)}, {tuple(c.shape)}, "
+                         f"{tuple(f.shape)}")
+    if len(a) == 0:
+        raise ValueError("no triplets")
+    s_close = (a * c).sum(dim=1)  # (T,)
+    s_far = (a * f).sum(dim=1)  # (T,)
+    return {
+        "accuracy": float((s_close > s_far).double().mean()),
+        "average_loss": float(torch.clamp(margin + s_far - s_close, min=0).mean()),
+    }

@@ -73,3 +73,18 @@ def test_shape_errors():
         mean_average_precision(np.zeros((2, 3)), [0, 1], np.zeros((4, 2)), [0, 0, 1, 1])
     with pytest.raises(ValueError, match="one label"):
         mean_average_precision(np.zeros((2, 3)), [0], np.zeros((4, 3)), [0, 0, 1, 1])
+
+
+def test_triplet_relation_hand_computed():
+    from agman.metrics import triplet_relation
+
+    a = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    close = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]])  # s = 1.0, 0.6, 0.0
+    far = np.array([[0.0, 1.0], [0.6, 0.8], [0.8, 0.6]])  # s = 0.0, 0.6, 0.8
+    out = triplet_relation(a, close, far, margin=0.2)
+    # correct: t0 only (t1 is a tie, which counts as wrong) -> 1/3
+    # losses: max(0, .2 + 0 - 1) = 0 ; .2 + .6 - .6 = .2 ; .2 + .8 - 0 = 1.0 -> mean 0.4
+    assert out["accuracy"] == pytest.approx(1 / 3)
+    assert out["average_loss"] == pytest.approx(0.4)
+    with pytest.raises(ValueError, match="alike"):
+        triplet_relation(a, close[:2], far)
