@@ -238,8 +238,10 @@ def resolve(params: dict) -> tuple[Config, list[str]]:
     return from_dict(Config, _merge(params, override), ""), overridden
 
 
-def load_config(path: str | Path = "params.yaml") -> Config:
-    """Read ``params.yaml`` and resolve it; errors name the file and the key."""
+def load_params(path: str | Path = "params.yaml") -> tuple[Config, list[str]]:
+    """Read ``params.yaml`` and resolve it: the config and the keys the profile overrode.
+
+    Errors name the file and the key."""
     path = Path(path)
     try:
         params = yaml.safe_load(path.read_text())
@@ -248,15 +250,13 @@ def load_config(path: str | Path = "params.yaml") -> Config:
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
     try:
-        cfg, _ = resolve(params)
+        return resolve(params)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
-    return cfg
 
 
-def profile_overrides(path: str | Path = "params.yaml") -> list[str]:
-    """The keys the active profile overrides (logged once by each stage)."""
-    return resolve(yaml.safe_load(Path(path).read_text()))[1]
+def load_config(path: str | Path = "params.yaml") -> Config:
+    return load_params(path)[0]
 
 
 def to_dict(obj: Any) -> Any:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agman.config import Config, flatten, load_config, profile_overrides, to_dict
+from agman.config import Config, flatten, load_params, to_dict
 
 log = logging.getLogger("agman")
 
@@ -73,8 +73,7 @@ def _replace_dir(tmp: Path, final: Path) -> None:
 
 
 def run_resolve(params: Path = Path("params.yaml")) -> None:
-    cfg = load_config(params)
-    overridden = profile_overrides(params)
+    cfg, overridden = load_params(params)
     log.info("profile %s overrides: %s", cfg.profile, ", ".join(overridden) or "nothing")
     for stage, part in stage_params(cfg).items():
         _write_json(PARAMS_DIR / f"{stage}.json", part)
