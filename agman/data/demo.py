@@ -150,7 +150,7 @@ def _rgb(colour: np.ndarray) -> RGB:
 # (ImageNet weights cannot be downloaded here) first latches on to colour, and the triplet loss
 # sat at the margin for hundreds of steps. With this palette a ResNet-18 learns within minutes,
 # while colour, background, position and scale still vary.
-_FABRICS = ((196, 40, 48), (38, 84, 190), (36, 140, 72), (222, 170, 36), (120, 50, 150), (20, 130, 140),
+FABRIC_COLOURS = ((196, 40, 48), (38, 84, 190), (36, 140, 72), (222, 170, 36), (120, 50, 150), (20, 130, 140),
             (230, 110, 30), (60, 60, 70))
 
 
@@ -158,18 +158,25 @@ def _jitter(colour, rng: np.random.Generator, amount: int) -> np.ndarray:
     return np.clip(np.asarray(colour) + rng.integers(-amount, amount + 1, size=3), 0, 255)
 
 
-def _pick_colours(rng: np.random.Generator) -> tuple[RGB, RGB, RGB, RGB]:
+def _pick_colours(rng: np.random.Generator, fabric_index: int | None = None) -> tuple[RGB, RGB, RGB, RGB]:
     """Fabric, pattern, skin and background colours that stay mutually distinguishable.
 
     The pattern differs from the fabric in brightness (not just hue) so that it survives
     JPEG chroma subsampling; skin contrasts with the fabric so the neckline cut-out and
-    bare arms/legs are visible.
+    bare arms/legs are visible. ``fabric_index`` pins the fabric to one ``FABRIC_COLOURS``
+    family (the demo stand-ins use it as a visible "fabric" attribute); the skin is then
+    redrawn instead when the two are too close.
     """
     skin = _jitter(_SKIN_TONES[rng.integers(len(_SKIN_TONES))], rng, 10)
     while True:
-        fabric = _jitter(_FABRICS[rng.integers(len(_FABRICS))], rng, 15)
+        if fabric_index is None:
+            fabric = _jitter(FABRIC_COLOURS[rng.integers(len(FABRIC_COLOURS))], rng, 15)
+        else:
+            fabric = _jitter(FABRIC_COLOURS[fabric_index], rng, 15)
         if _distance(fabric, skin) > 90:
             break
+        if fabric_index is not None:
+            skin = _jitter(_SKIN_TONES[rng.integers(len(_SKIN_TONES))], rng, 10)
     pattern = _jitter((245, 245, 240) if _luma(fabric) < 140 else (25, 25, 30), rng, 10)
     grey = rng.integers(150, 215)
     background = _jitter((grey, grey, grey), rng, 18)
@@ -301,15 +308,18 @@ def _check_values(values: dict[str, int]) -> None:
             raise ValueError(f"value {values[name]} out of range for attribute {name!r}")
 
 
-def render_garment(values: dict[str, int], size: int, rng: np.random.Generator, shot: str = "full") -> Image.Image:
+def render_garment(values: dict[str, int], size: int, rng: np.random.Generator, shot: str = "full",
+                   fabric: int | None = None) -> Image.Image:
     """Render one dress-like figure showing the given value index for every attribute.
 
     ``values`` maps every attribute name of ``DEMO_FASHIONAI_ATTRIBUTES`` to a value
     index. All nuisance factors (colours, background, placement, scale, aspect, arm
     angle, pattern period/phase) are drawn from ``rng``. ``shot`` is a key of ``SHOTS``.
+    ``fabric`` (an index into ``FABRIC_COLOURS``) pins the garment's colour family; by
+    default it is drawn at random too.
     """
     _check_values(values)
-    fabric, pattern, skin, background = _pick_colours(rng)
+    fabric, pattern, skin, background = _pick_colours(rng, fabric)
     frame = _Frame(size, rng, shot)
     arm_angle = math.radians(rng.uniform(12.0, 24.0))
 
