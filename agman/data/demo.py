@@ -27,7 +27,7 @@ import hashlib
 import math
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -392,13 +392,19 @@ def write_demo_fashionai(
     arguments. Everything is rendered into ``<out_dir>.tmp-<pid>`` first, so an
     interrupted run never leaves a partial ``out_dir`` behind.
     """
+    write_folder_atomically(out_dir, lambda tmp: _render_into(tmp, images_per_attribute, size, seed, jpeg_quality))
+
+
+def write_folder_atomically(out_dir: str | os.PathLike, render: Callable[[Path], None]) -> None:
+    """``render(tmp)`` fills ``<out_dir>.tmp-<pid>``, which then replaces ``out_dir``: an
+    interrupted run never leaves a partial ``out_dir`` behind (the demo writers share this)."""
     out = Path(out_dir)
     tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
     old = out.parent / f"{out.name}.old-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        _render_into(tmp, images_per_attribute, size, seed, jpeg_quality)
+        render(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
