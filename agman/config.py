@@ -31,7 +31,9 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class SplitConfig:
-    method: Literal["random", "asen"] = "random"  # seeded random split, or ASEN's published FashionAI split
+    # random: seeded 8:1:1 by image (paper); asen: ASEN's published FashionAI split files;
+    # official: DeepFashion's list_eval_partition.txt. Zappos50k always uses the CSN split.
+    method: Literal["random", "asen", "official"] = "random"
     asen_dir: str = "data/raw/fashionai/asen_split"  # folder of ASEN's filenames_/query_/candidate_ files
     train: float = 0.8  # fraction of images for training (paper: 8:1:1)
     valid: float = 0.1  # fraction for validation (paper: 0.1)
@@ -42,25 +44,50 @@ class SplitConfig:
 
 @dataclass(frozen=True)
 class DemoConfig:
-    images_per_attribute: int = 600  # rendered images annotated with each attribute (demo only)
+    images_per_attribute: int = 600  # demo FashionAI: rendered images annotated with each attribute
+    deepfashion_images: int = 2000  # demo DeepFashion: rendered images (each multi-label)
+    zappos_images: int = 2000  # demo Zappos50k: rendered images (split 70/10/20 as CSN)
+    zappos_triplets: int = 2000  # demo Zappos50k: training triplets per condition (paper: 200k);
+    # the val and test lists get a tenth and a fifth of it, as CSN's 20k and 40k
     render_size: int = 128  # side of the rendered JPEGs in pixels (demo only)
     jpeg_quality: int = 90  # JPEG quality of the rendered images (demo only)
     seed: int = 0  # renderer seed: same seed, byte-identical dataset
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    format: Literal["jpeg", "array"] = "jpeg"  # resized crops as small JPEGs, or raw uint8 arrays (no decode,
+    # 150 KB per image at 224 px: 27 GB for FashionAI)
+    jpeg_quality: int = 90  # quality of the re-encoded crops (format jpeg)
+
+
+DATASETS = ("fashionai", "deepfashion", "zappos", "demo_fashionai", "demo_deepfashion", "demo_zappos")
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    dataset: Literal["fashionai", "demo_fashionai"] = "fashionai"  # which dataset (paper: FashionAI, Table 2)
-    root: str = "data/raw/fashionai"  # raw dataset folder, relative to the repo root
+    # fashionai (Table 2), deepfashion (Table 3), zappos (Table 4), or the procedural demo stand-in of one
+    dataset: Literal["fashionai", "deepfashion", "zappos", "demo_fashionai", "demo_deepfashion",
+                     "demo_zappos"] = "fashionai"
+    # the dataset's folder in its genuine layout, relative to the repo root; "" = data/raw/<dataset>
+    # for a real dataset, data/demo/<dataset without demo_> for a stand-in
+    root: str = ""
     image_size: int = 224  # Resize(shorter side) + CenterCrop side (paper: 224)
-    num_workers: int = 4  # DataLoader worker processes (0 = load in the main process)
+    num_workers: int = 4  # DataLoader and image-cache worker processes (0 = in the main process)
     split: SplitConfig = field(default_factory=SplitConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
+
+    def __post_init__(self):
+        if not self.root:  # frozen: the derived default is set once, here
+            kind = self.dataset.removeprefix("demo_")
+            object.__setattr__(self, "root", f"data/demo/{kind}" if kind != self.dataset else f"data/raw/{kind}")
 
 
 @dataclass(frozen=True)
 class TripletsConfig:
-    per_epoch: int = 100_000  # triplets sampled for each epoch (paper: 100k)
+    per_epoch: int = 100_000  # triplets per epoch (paper: 100k); on Zappos50k taken in turn from a
+    # seeded shuffle of the CSN training lists, so every listed triplet is used before any repeats
     seed: int = 0  # sampling seed (ASEN's code leaves sampling unseeded; we do not)
 
 

@@ -1,5 +1,6 @@
 """The real user flow on a temporary copy of the repo: `dvc repro`, then `dvc exp run -S ...`,
-under the tiny `ci` profile. Checks metrics.json, the DVC experiment table and the MLflow runs."""
+under the tiny `ci` profile. Checks metrics.json, the DVC experiment table and the MLflow runs,
+then runs the DeepFashion and Zappos50k stand-ins through their parsers the same way."""
 
 from __future__ import annotations
 
@@ -89,3 +90,20 @@ def test_dvc_repro_then_exp_run(project):
     assert all("test_map" in r.data.metrics and "mlflow.parentRunId" in r.data.tags for r in evaluate)
     history = client.get_metric_history(train_runs[0].info.run_id, "val_map")
     assert [m.step for m in history] == [1, 2]
+
+
+@pytest.mark.parametrize("dataset", ["demo_deepfashion", "demo_zappos"])
+def test_the_other_stand_ins_run_through_their_parsers(project, dataset):
+    dest, env = project
+    out = run(["dvc", "exp", "run", "-S", f"profiles.ci.data.dataset={dataset}"], dest, env)
+    assert "Running stage 'download'" in out and "Running stage 'prepare'" in out
+    metrics = json.loads((dest / "reports" / "metrics.json").read_text())
+    if dataset == "demo_zappos":
+        assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["loss"] >= 0.0
+        assert set(metrics["per_condition"]) == {"class", "closure", "gender", "heel"}
+        assert metrics["n_triplets"] == sum(c["n_triplets"] for c in metrics["per_condition"].values())
+    else:
+        assert 0.0 <= metrics["map"] <= 1.0
+        assert set(metrics["map_per_attribute"]) <= {"texture", "fabric", "shape", "part", "style"}
+    prepared = json.loads((dest / "data" / "cache" / "attributes.json").read_text())
+    assert prepared["dataset"] == dataset

@@ -23,23 +23,23 @@ def tiny_config(root, epochs=2) -> Config:
     )
 
 
-def make_paths(tmp_path, table, names, cfg) -> TrainPaths:
+def make_paths(tmp_path, data, cfg) -> TrainPaths:
     triplet_dir = tmp_path / "triplets"
     triplet_dir.mkdir(parents=True)
     for epoch in range(cfg.train.epochs):
-        np.save(triplet_dir / f"epoch_{epoch:03d}.npy", sample_triplets(table, names, 24, seed=0, epoch=epoch))
+        triplets = sample_triplets(data.table, data.attributes, 24, seed=0, epoch=epoch)
+        np.save(triplet_dir / f"epoch_{epoch:03d}.npy", triplets)
     return TrainPaths(triplet_dir=triplet_dir, out_dir=tmp_path / "run", curves=tmp_path / "curves.csv")
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, demo_root, demo_table, monkeypatch):
-    table, names = demo_table
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, demo_root, demo_data, monkeypatch):
     cfg = tiny_config(demo_root, epochs=3)
 
-    straight = make_paths(tmp_path / "a", table, names, cfg)
-    full = train(cfg, table, names, straight)
+    straight = make_paths(tmp_path / "a", demo_data, cfg)
+    full = train(cfg, demo_data, straight)
 
-    resumed = make_paths(tmp_path / "b", table, names, cfg)
-    real_evaluate = loop_module.evaluate_split
+    resumed = make_paths(tmp_path / "b", demo_data, cfg)
+    real_evaluate = loop_module.evaluate
     calls = {"n": 0}
 
     def crash_on_second_validation(*args, **kwargs):
@@ -48,12 +48,12 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, demo_root, demo_ta
             raise KeyboardInterrupt("simulated interruption during epoch 2")
         return real_evaluate(*args, **kwargs)
 
-    monkeypatch.setattr(loop_module, "evaluate_split", crash_on_second_validation)
+    monkeypatch.setattr(loop_module, "evaluate", crash_on_second_validation)
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, table, names, resumed)
+        train(cfg, demo_data, resumed)
     assert load_checkpoint(resumed.out_dir / "last.pt")["state"]["epoch"] == 1
-    monkeypatch.setattr(loop_module, "evaluate_split", real_evaluate)
-    second = train(cfg, table, names, resumed)
+    monkeypatch.setattr(loop_module, "evaluate", real_evaluate)
+    second = train(cfg, demo_data, resumed)
 
     assert second.epoch == full.epoch == 3
     assert [r["loss"] for r in second.history] == [r["loss"] for r in full.history]
@@ -64,24 +64,22 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, demo_root, demo_ta
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
 
 
-def test_changed_config_does_not_resume(tmp_path, demo_root, demo_table, caplog):
-    table, names = demo_table
+def test_changed_config_does_not_resume(tmp_path, demo_root, demo_data, caplog):
     cfg = tiny_config(demo_root, epochs=1)
-    paths = make_paths(tmp_path, table, names, cfg)
-    train(cfg, table, names, paths)
+    paths = make_paths(tmp_path, demo_data, cfg)
+    train(cfg, demo_data, paths)
     other = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr=5e-4))
     with caplog.at_level("INFO"):
-        state = train(other, table, names, paths)
+        state = train(other, demo_data, paths)
     assert "training from scratch" in caplog.text and state.epoch == 1
     best = load_checkpoint(paths.out_dir / "best.pt")
-    assert best["config"]["train"]["lr"] == 5e-4 and best["attributes"] == names
+    assert best["config"]["train"]["lr"] == 5e-4 and best["attributes"] == demo_data.attributes
     assert paths.curves.read_text().splitlines()[0].startswith("epoch,loss,triplet,cls")
 
 
-def test_non_finite_loss_names_epoch_and_batch(tmp_path, demo_root, demo_table, monkeypatch):
-    table, names = demo_table
+def test_non_finite_loss_names_epoch_and_batch(tmp_path, demo_root, demo_data, monkeypatch):
     cfg = tiny_config(demo_root, epochs=1)
-    paths = make_paths(tmp_path, table, names, cfg)
+    paths = make_paths(tmp_path, demo_data, cfg)
     calls = {"n": 0}
     real = loop_module.triplet_ranking_loss
 
@@ -92,12 +90,11 @@ def test_non_finite_loss_names_epoch_and_batch(tmp_path, demo_root, demo_table, 
 
     monkeypatch.setattr(loop_module, "triplet_ranking_loss", nan_on_second_batch)
     with pytest.raises(FloatingPointError, match="at epoch 1, batch 2"):
-        train(cfg, table, names, paths)
+        train(cfg, demo_data, paths)
 
 
-def test_missing_triplet_file_is_named(tmp_path, demo_root, demo_table):
-    table, names = demo_table
+def test_missing_triplet_file_is_named(tmp_path, demo_root, demo_data):
     cfg = tiny_config(demo_root, epochs=1)
     paths = TrainPaths(triplet_dir=tmp_path / "none", out_dir=tmp_path / "run", curves=tmp_path / "c.csv")
     with pytest.raises(FileNotFoundError, match="epoch_000.npy"):
-        train(cfg, table, names, paths)
+        train(cfg, demo_data, paths)

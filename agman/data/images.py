@@ -1,70 +1,60 @@
-"""Image loading and the torch datasets that feed training and evaluation.
+"""The torch datasets that feed training and evaluation, reading the resized image cache.
 
-Transforms follow REFERENCE.md section 2: Resize(shorter side) + CenterCrop to the training
-resolution, RandomHorizontalFlip for training only, ImageNet mean/std.
+The cache (``agman.data.cache``) already holds each image resized and center-cropped to the
+training resolution (REFERENCE.md section 2: Resize(shorter side) + CenterCrop). What is left
+happens here per item: RandomHorizontalFlip for training only, then ImageNet mean/std.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pandas as pd
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from torchvision.transforms import v2
+
+from agman.data.cache import ImageCache
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def build_transform(image_size: int, train: bool) -> v2.Compose:
-    steps = [v2.Resize(image_size), v2.CenterCrop(image_size)]
-    if train:
-        steps.append(v2.RandomHorizontalFlip())
-    steps += [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+def build_transform(train: bool) -> v2.Compose:
+    """(3, S, S) uint8 -> normalised float32, flipped at random when ``train``."""
+    steps = [v2.RandomHorizontalFlip()] if train else []
+    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
     return v2.Compose(steps)
 
 
-def load_image(path: Path) -> Image.Image:
-    """Decode an image as RGB; a missing or corrupt file raises naming the file."""
-    try:
-        with Image.open(path) as img:
-            return img.convert("RGB")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: image not found") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise OSError(f"{path}: cannot decode image ({err})") from None
-
-
 class TripletDataset(Dataset):
-    """Item ``i`` = (anchor, positive, negative, attribute_index) of triplet row ``i``."""
+    """Item ``i`` = (anchor, positive, negative, attribute_index) of triplet row ``i``.
 
-    def __init__(self, table: pd.DataFrame, triplets: np.ndarray, root: str | Path, image_size: int):
-        self.paths = [Path(root) / p for p in table["path"]]
-        self.triplets = triplets
-        self.transform = build_transform(image_size, train=True)
+    ``triplets`` (T, 4) holds table rows; ``entries[row]`` is that row's image in the cache.
+    """
+
+    def __init__(self, cache: ImageCache, entries: np.ndarray, triplets: np.ndarray):
+        self.cache, self.entries, self.triplets = cache, entries, triplets
+        self.transform = build_transform(train=True)
 
     def __len__(self) -> int:
         return len(self.triplets)
 
     def __getitem__(self, i: int):
         a, p, n, attr = (int(x) for x in self.triplets[i])
-        images = [self.transform(load_image(self.paths[k])) for k in (a, p, n)]
+        images = [self.transform(self.cache[int(self.entries[k])]) for k in (a, p, n)]
         return (*images, attr)
 
 
 class ImageDataset(Dataset):
-    """Item ``i`` = (image, attribute_index) of the given table rows, for embedding."""
+    """Item ``i`` = (image of cache entry ``entries[i]``, ``attributes[i]``), for embedding."""
 
-    def __init__(self, table: pd.DataFrame, root: str | Path, image_size: int):
-        self.paths = [Path(root) / p for p in table["path"]]
-        self.attributes = table["attribute_index"].to_numpy()
-        self.transform = build_transform(image_size, train=False)
+    def __init__(self, cache: ImageCache, entries: np.ndarray, attributes: np.ndarray):
+        if len(entries) != len(attributes):
+            raise ValueError(f"{len(entries)} images but {len(attributes)} attribute indices")
+        self.cache, self.entries, self.attributes = cache, entries, attributes
+        self.transform = build_transform(train=False)
 
     def __len__(self) -> int:
-        return len(self.paths)
+        return len(self.entries)
 
     def __getitem__(self, i: int):
-        return self.transform(load_image(self.paths[i])), int(self.attributes[i])
+        return self.transform(self.cache[int(self.entries[i])]), int(self.attributes[i])

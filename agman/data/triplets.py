@@ -75,3 +75,23 @@ def sample_triplets(table: pd.DataFrame, names: list[str], n: int, seed: int, ep
         values = train.loc[rows, "value"].to_numpy()
         out[mask, :3] = _AttributeIndex(rows, values).sample(int(mask.sum()), rng)
     return out
+
+
+def take_listed_triplets(listed: np.ndarray, n: int, seed: int, epoch: int) -> np.ndarray:
+    """Epoch ``epoch``'s ``n`` triplets from a fixed list (Zappos50k's CSN training lists).
+
+    The list is walked in a seeded shuffle, epoch after epoch: positions ``epoch * n`` to
+    ``(epoch + 1) * n`` of the endless sequence shuffle_0, shuffle_1, ... where shuffle_k is a
+    permutation seeded by ``(seed, k)``. Every listed triplet is used once before any is used
+    again, and each epoch's file can be computed alone.
+    """
+    if len(listed) == 0:
+        raise ValueError("the training triplet list is empty")
+    positions = np.arange(epoch * n, (epoch + 1) * n, dtype=np.int64)  # (n,) in the endless sequence
+    passes, offsets = np.divmod(positions, len(listed))
+    out = np.empty((n, listed.shape[1]), dtype=np.int64)
+    for k in np.unique(passes):
+        mask = passes == k
+        order = np.random.default_rng([seed, int(k)]).permutation(len(listed))
+        out[mask] = listed[order[offsets[mask]]]
+    return out

@@ -1,1 +1,43 @@
-"""Embedding a split and scoring it with the ASEN retrieval protocol."""
+"""Evaluation of a prepared split under the dataset's task: retrieval MAP (FashionAI,
+DeepFashion) or triplet relation prediction (Zappos50k)."""
+
+from __future__ import annotations
+
+import torch
+
+from agman.config import Config
+from agman.data.prepared import PreparedData
+from agman.evaluation.retrieval import evaluate_retrieval
+from agman.evaluation.triplet_relation import evaluate_triplets
+
+#: The number each task's tables print, used to pick the best epoch: MAP or prediction accuracy.
+SCORE = {"retrieval": "map", "triplets": "accuracy"}
+
+
+def evaluate(model: torch.nn.Module, data: PreparedData, split: str, cfg: Config, device: torch.device) -> dict:
+    """Metrics of ``split`` ("valid" or "test"); ``score`` is the task's headline number."""
+    if data.task == "retrieval":
+        out = evaluate_retrieval(model, data.table, data.cache, split, data.attributes, cfg.eval.batch_size,
+                                 cfg.eval.chunk_size, device, cfg.data.num_workers)
+    else:
+        if split not in data.triplets:
+            raise KeyError(f"no {split} triplets in the prepared data (have: {sorted(data.triplets)})")
+        out = evaluate_triplets(model, data.triplets[split], data.entries, data.cache, data.attributes,
+                                cfg.loss.margin, cfg.eval.batch_size, device, cfg.data.num_workers,
+                                desc=f"embed {split}")
+    return {**out, "score": out[SCORE[data.task]]}
+
+
+def flat_metrics(metrics: dict, prefix: str) -> dict[str, float]:
+    """``{"<prefix>_map": ..., "<prefix>_map_<attribute>": ...}``: the scalars for curves and MLflow."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                if isinstance(inner, dict):
+                    out.update({f"{prefix}_{k}_{name}": v for k, v in inner.items() if k != "n_triplets"})
+                else:
+                    out[f"{prefix}_{key.removesuffix('_per_attribute')}_{name}"] = inner
+        elif not key.startswith("n_"):
+            out[f"{prefix}_{key}"] = value
+    return out

@@ -8,23 +8,22 @@ number the paper's tables print), ``map_macro`` = mean of per-attribute MAPs, an
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from agman.data.cache import ImageCache
 from agman.data.images import ImageDataset
 from agman.metrics import average_precisions
 
 
 @torch.no_grad()
-def embed(model: torch.nn.Module, table: pd.DataFrame, root: str | Path, image_size: int, batch_size: int,
+def embed(model: torch.nn.Module, cache: ImageCache, entries: np.ndarray, attributes: np.ndarray, batch_size: int,
           device: torch.device, num_workers: int = 0, desc: str = "embed") -> torch.Tensor:
-    """Embeddings (N, c') of the table's images under their own annotated attribute."""
-    loader = DataLoader(ImageDataset(table, root, image_size), batch_size=batch_size, shuffle=False,
+    """Embeddings (N, c') of cache entries ``entries`` under the attribute indices ``attributes``."""
+    loader = DataLoader(ImageDataset(cache, entries, attributes), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers)
     model.eval()
     chunks = []
@@ -60,9 +59,10 @@ def score_split(embeddings: torch.Tensor, table: pd.DataFrame, attribute_names: 
     }
 
 
-def evaluate_split(model: torch.nn.Module, table: pd.DataFrame, split: str, attribute_names: list[str],
-                   root: str | Path, image_size: int, batch_size: int, chunk_size: int,
-                   device: torch.device, num_workers: int = 0) -> dict:
+def evaluate_retrieval(model: torch.nn.Module, table: pd.DataFrame, cache: ImageCache, split: str,
+                       attribute_names: list[str], batch_size: int, chunk_size: int, device: torch.device,
+                       num_workers: int = 0) -> dict:
     rows = table[table["split"] == split].reset_index(drop=True)
-    emb = embed(model, rows, root, image_size, batch_size, device, num_workers, desc=f"embed {split}")
+    emb = embed(model, cache, rows["entry"].to_numpy(), rows["attribute_index"].to_numpy(), batch_size, device,
+                num_workers, desc=f"embed {split}")
     return score_split(emb, rows, attribute_names, chunk_size)

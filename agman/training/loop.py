@@ -1,5 +1,6 @@
 """The training loop (Sec. IV-A): Adam + StepLR, triplet + classification loss, per-epoch
-validation MAP, best checkpoint by validation MAP, atomic checkpoints and resume.
+validation (MAP, or triplet prediction accuracy on Zappos50k), best checkpoint by that score,
+atomic checkpoints and resume.
 
 One file of triplets per epoch comes from the ``triplets`` stage. Each batch stacks anchors,
 positives and negatives into one forward pass of 3B images.
@@ -23,7 +24,8 @@ from tqdm import tqdm
 
 from agman.config import Config, fingerprint, to_dict
 from agman.data.images import TripletDataset
-from agman.evaluation.retrieval import evaluate_split
+from agman.data.prepared import PreparedData
+from agman.evaluation import evaluate, flat_metrics
 from agman.losses import attribute_classification_loss, build_weighting, triplet_ranking_loss
 from agman.models import build_model
 from agman.training.checkpoint import (load_checkpoint, restore_rng_states, rng_states, save_checkpoint,
@@ -66,7 +68,7 @@ class TrainPaths:
 @dataclass
 class TrainState:
     epoch: int = 0  # epochs completed
-    best_map: float = -math.inf
+    best_score: float = -math.inf  # validation MAP or accuracy (see agman.evaluation.SCORE)
     best_epoch: int = -1
     history: list[dict] = field(default_factory=list)
     run_id: str | None = None
@@ -82,8 +84,7 @@ def _write_curves(path: Path, history: list[dict]) -> None:
     tmp.replace(path)
 
 
-def train(cfg: Config, table: pd.DataFrame, attribute_names: list[str], paths: TrainPaths,
-          tracker_factory=None) -> TrainState:
+def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=None) -> TrainState:
     """Train, validate every epoch, keep ``best.pt`` and ``last.pt``; resume from ``last.pt``.
 
     ``last.pt`` is resumed only when its fingerprint (config + prepared table) matches this
@@ -93,7 +94,7 @@ def train(cfg: Config, table: pd.DataFrame, attribute_names: list[str], paths: T
     tc = cfg.train
     device = pick_device(tc.device)
     seed_everything(tc.seed)
-    n_attr = len(attribute_names)
+    n_attr = len(data.attributes)
     model = build_model(cfg.model, n_attr).to(device)
     weighting = build_weighting(cfg.loss, with_cls=cfg.model.cls_loss).to(device)
     log.info("loss: triplet margin %.3g, weighting %s over %s; device %s, autocast %s, memory format %s",
@@ -106,10 +107,11 @@ def train(cfg: Config, table: pd.DataFrame, attribute_names: list[str], paths: T
     model = model.to(memory_format=memory_format)
     forward = torch.compile(model) if (on_cuda and tc.compile) else model
 
-    table_digest = pd.util.hash_pandas_object(table, index=True).sum()
-    # The table digest stands for the split and the data; the triplet files are covered by their config.
+    # The digest stands for the split and the data; the triplet files are covered by their config.
+    digest = int(pd.util.hash_pandas_object(data.table, index=True).sum())
+    digest += sum(int(pd.util.hash_array(t.ravel()).sum()) for t in data.triplets.values())
     fp = fingerprint(cfg.data.root, cfg.data.image_size, cfg.triplets, cfg.model, cfg.loss, cfg.train, cfg.eval,
-                     int(table_digest))
+                     digest % (1 << 63))
     state = TrainState()
     last = paths.out_dir / "last.pt"
     if last.is_file():
@@ -135,24 +137,22 @@ def train(cfg: Config, table: pd.DataFrame, attribute_names: list[str], paths: T
         epochs = tqdm(range(state.epoch, tc.epochs), desc="epochs", unit="epoch", initial=state.epoch,
                       total=tc.epochs)
         for epoch in epochs:
-            record = _train_epoch(cfg, forward, weighting, optimizer, table, paths, epoch, device, memory_format)
+            record = _train_epoch(cfg, forward, weighting, optimizer, data, paths, epoch, device, memory_format)
             record["lr"] = optimizer.param_groups[0]["lr"]
             scheduler.step()
             with autocast_context(device, tc.amp_dtype):
-                val = evaluate_split(model, table, "valid", attribute_names, cfg.data.root, cfg.data.image_size,
-                                     cfg.eval.batch_size, cfg.eval.chunk_size, device, cfg.data.num_workers)
-            record.update(val_map=val["map"], val_map_macro=val["map_macro"],
-                          **{f"val_map_{k}": v for k, v in val["map_per_attribute"].items()})
+                val = evaluate(model, data, "valid", cfg, device)
+            record.update(flat_metrics(val, "val"))
             state.history.append(record)
             state.epoch = epoch + 1
-            epochs.set_postfix(loss=f"{record['loss']:.4f}", val_map=f"{val['map']:.4f}")
+            epochs.set_postfix(loss=f"{record['loss']:.4f}", val=f"{val['score']:.4f}")
             log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 5) for k, v in record.items()}))
             if tracker is not None:
                 tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch + 1)
-            if val["map"] > state.best_map:
-                state.best_map, state.best_epoch = val["map"], epoch + 1
+            if val["score"] > state.best_score:
+                state.best_score, state.best_epoch = val["score"], epoch + 1
                 save_checkpoint(paths.out_dir / "best.pt", {
-                    "model": model.state_dict(), "config": to_dict(cfg), "attributes": attribute_names,
+                    "model": model.state_dict(), "config": to_dict(cfg), "attributes": data.attributes,
                     "epoch": epoch + 1, "val": val,
                 })
             save_checkpoint(last, {
@@ -162,7 +162,7 @@ def train(cfg: Config, table: pd.DataFrame, attribute_names: list[str], paths: T
             })
             _write_curves(paths.curves, state.history)
         if tracker is not None:
-            tracker.log_metrics({"best_val_map": state.best_map, "best_epoch": state.best_epoch})
+            tracker.log_metrics({"best_val_score": state.best_score, "best_epoch": state.best_epoch})
             tracker.log_artifact(paths.curves)
         status = "FINISHED"
     finally:
@@ -171,7 +171,7 @@ def train(cfg: Config, table: pd.DataFrame, attribute_names: list[str], paths: T
     return state
 
 
-def _train_epoch(cfg: Config, model, weighting, optimizer, table: pd.DataFrame, paths: TrainPaths, epoch: int,
+def _train_epoch(cfg: Config, model, weighting, optimizer, data: PreparedData, paths: TrainPaths, epoch: int,
                  device: torch.device, memory_format) -> dict:
     tc = cfg.train
     triplet_file = paths.triplet_dir / f"epoch_{epoch:03d}.npy"
@@ -179,7 +179,7 @@ def _train_epoch(cfg: Config, model, weighting, optimizer, table: pd.DataFrame, 
         raise FileNotFoundError(f"{triplet_file}: no triplets for epoch {epoch + 1} (train.epochs = {tc.epochs}); "
                                 "rerun the triplets stage")
     triplets = np.load(triplet_file)
-    loader = DataLoader(TripletDataset(table, triplets, cfg.data.root, cfg.data.image_size),
+    loader = DataLoader(TripletDataset(data.cache, data.entries, triplets),
                         batch_size=tc.batch_size, shuffle=False, num_workers=cfg.data.num_workers,
                         pin_memory=device.type == "cuda")
     n_batches = len(loader) if not tc.max_batches else min(len(loader), tc.max_batches)

@@ -1,4 +1,4 @@
-"""DVC stage `demo_data`: see agman.pipeline for what it reads and writes."""
+"""DVC stage `cache`: see agman.pipeline for what it reads and writes."""
 
 from agman import pipeline
 from agman.config import load_config
@@ -6,7 +6,7 @@ from agman.config import load_config
 
 def main() -> None:
     pipeline.setup_logging()
-    pipeline.run_demo_data(load_config())
+    pipeline.run_cache(load_config())
 
 
 if __name__ == "__main__":
