@@ -61,17 +61,32 @@ class CacheConfig:
     jpeg_quality: int = 90  # quality of the re-encoded crops (format jpeg)
 
 
-DATASETS = ("fashionai", "deepfashion", "zappos", "demo_fashionai", "demo_deepfashion", "demo_zappos")
+DatasetName = Literal["fashionai", "deepfashion", "zappos", "demo_fashionai", "demo_deepfashion", "demo_zappos"]
+
+
+def default_root(dataset: str) -> str:
+    """data/raw/<dataset> for a real dataset, data/demo/<name> for a stand-in."""
+    kind = dataset.removeprefix("demo_")
+    return f"data/demo/{kind}" if kind != dataset else f"data/raw/{kind}"
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    # the data a table slot uses: the real dataset (fashionai: Table 2, deepfashion: Table 3,
+    # zappos: Table 4) or its procedural stand-in (demo_*)
+    dataset: DatasetName = "fashionai"
+    root: str = ""  # its folder in the genuine layout, relative to the repo root; "" = default_root(dataset)
+
+    def __post_init__(self):
+        if not self.root:  # frozen: the derived default is set once, here
+            object.__setattr__(self, "root", default_root(self.dataset))
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    # fashionai (Table 2), deepfashion (Table 3), zappos (Table 4), or the procedural demo stand-in of one
-    dataset: Literal["fashionai", "deepfashion", "zappos", "demo_fashionai", "demo_deepfashion",
-                     "demo_zappos"] = "fashionai"
-    # the dataset's folder in its genuine layout, relative to the repo root; "" = data/raw/<dataset>
-    # for a real dataset, data/demo/<dataset without demo_> for a stand-in
-    root: str = ""
+    # dataset and root are set for each cell from datasets.<slot>; params.yaml does not set them
+    dataset: DatasetName = "fashionai"
+    root: str = ""  # "" = default_root(dataset)
     image_size: int = 224  # Resize(shorter side) + CenterCrop side (paper: 224)
     num_workers: int = 4  # DataLoader and image-cache worker processes (0 = in the main process)
     split: SplitConfig = field(default_factory=SplitConfig)
@@ -79,9 +94,8 @@ class DataConfig:
     demo: DemoConfig = field(default_factory=DemoConfig)
 
     def __post_init__(self):
-        if not self.root:  # frozen: the derived default is set once, here
-            kind = self.dataset.removeprefix("demo_")
-            object.__setattr__(self, "root", f"data/demo/{kind}" if kind != self.dataset else f"data/raw/{kind}")
+        if not self.root:
+            object.__setattr__(self, "root", default_root(self.dataset))
 
 
 @dataclass(frozen=True)
@@ -103,7 +117,7 @@ class AGAConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: Literal["agman"] = "agman"  # model variant builder (see agman.models.registry)
+    name: Literal["agman", "csn", "asenet_v2", "attnfashion"] = "agman"  # model builder (agman.models.registry)
     backbone: Literal["resnet50", "resnet34", "resnet18"] = "resnet50"  # (paper: resnet50)
     pretrained: bool = True  # ImageNet weights via torchvision when downloadable (paper: yes)
     embed_dim: int = 1024  # attribute-specific embedding size c' (paper: 1024; code: 512)
@@ -132,7 +146,8 @@ class TrainConfig:
     lr: float = 1e-4  # Adam learning rate (paper: 1e-4)
     lr_step: int = 3  # StepLR step in epochs (paper: 3)
     lr_gamma: float = 0.9  # StepLR decay (paper: 0.9)
-    seed: int = 0  # torch/numpy/python seed of the training run
+    seeds: tuple[int, ...] = (0,)  # every cell is trained once per seed; tables show mean +- std
+    seed: int = 0  # this run's torch/numpy/python seed: set for each cell from `seeds`, not in params.yaml
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when present
     amp_dtype: Literal["bfloat16", "float16", "none"] = "bfloat16"  # autocast dtype on CUDA (ignored on CPU)
     memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"  # auto: channels_last on CUDA only
@@ -146,9 +161,26 @@ class EvalConfig:
     chunk_size: int = 1024  # queries ranked at once; bounds memory to chunk x candidates
 
 
+#: The table slots: the three datasets of the paper's tables.
+SLOTS = ("fashionai", "deepfashion", "zappos")
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    slot: str = "fashionai"  # table slot (a key of `datasets`)
+    variant: str = "agman"  # model variant (a key of `variants`)
+
+
 @dataclass(frozen=True)
 class Config:
     profile: str = "demo"  # which entry of `profiles` is applied over the base blocks
+    # table slot -> the data it uses (paper: the three real datasets; demo: their stand-ins)
+    datasets: dict[str, DatasetSource] = field(default_factory=lambda: {s: DatasetSource(s) for s in SLOTS})
+    # variant name -> overrides of the `model` block (agman = {}; baselines and ablation rows)
+    variants: dict[str, dict] = field(default_factory=lambda: {"agman": {}})
+    # the table cells that dvc.yaml trains and evaluates ("<slot>-<variant>" -> slot, variant); each
+    # cell's stages run once per train.seeds
+    cells: dict[str, CellConfig] = field(default_factory=lambda: {"fashionai-agman": CellConfig()})
     data: DataConfig = field(default_factory=DataConfig)
     triplets: TripletsConfig = field(default_factory=TripletsConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -157,8 +189,12 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-#: Keys a profile may not set, so that `-S <key>=...` always takes effect.
-PROTECTED_KEYS = ("model.name", "model.hierarchical", "model.cls_loss", "model.aga", "loss.weighting")
+#: Keys a profile may not set, so that `-S <key>=...` always takes effect, and so that what DVC
+#: itself reads from params.yaml to fan out stages (cells, train.seeds) is what runs.
+PROTECTED_KEYS = ("model.name", "model.hierarchical", "model.cls_loss", "model.aga", "loss.weighting",
+                  "cells", "variants", "train.seeds")
+#: Keys set for each cell (from datasets.<slot> and train.seeds), never in params.yaml.
+CELL_KEYS = ("data.dataset", "data.root", "train.seed")
 
 
 def _check_type(value: Any, annotation: Any, key: str) -> Any:
@@ -190,6 +226,24 @@ def _check_type(value: Any, annotation: Any, key: str) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
+    if origin is tuple:  # tuple[X, ...], written as a YAML list
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ConfigError(f"{key}: expected a non-empty list, got {value!r}")
+        item = typing.get_args(annotation)[0]
+        return tuple(_check_type(v, item, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:  # dict[str, X]: a mapping of named entries
+        if not isinstance(value, dict) or not value:
+            raise ConfigError(f"{key}: expected a non-empty mapping, got {value!r}")
+        item = typing.get_args(annotation)[1]
+        out = {}
+        for name, v in value.items():
+            if dataclasses.is_dataclass(item):
+                out[name] = from_dict(item, v, f"{key}.{name}")
+            elif not isinstance(v or {}, dict):
+                raise ConfigError(f"{key}.{name}: expected a mapping, got {v!r}")
+            else:
+                out[name] = v or {}
+        return out
     raise TypeError(f"unsupported annotation {annotation!r} for {key}")  # a bug in this module
 
 
@@ -229,7 +283,7 @@ def _flat_keys(tree: dict, prefix: str = "") -> list[str]:
     keys = []
     for name, value in tree.items():
         key = f"{prefix}.{name}" if prefix else name
-        keys.extend(_flat_keys(value, key) if isinstance(value, dict) else [key])
+        keys.extend(_flat_keys(value, key) if isinstance(value, dict) and value else [key])
     return keys
 
 
@@ -254,15 +308,63 @@ def resolve(params: dict) -> tuple[Config, list[str]]:
                 f"profiles.{name}.{key}: profiles may not set the method switches "
                 f"({', '.join(PROTECTED_KEYS)}); set {key} in the base block"
             )
+    for key in _flat_keys(params):
+        if any(key == c or key.startswith(c + ".") for c in CELL_KEYS):
+            raise ConfigError(f"{key}: set for each cell (data.dataset and data.root from datasets.<slot>, "
+                              "train.seed from train.seeds); remove it")
     for other, body in profiles.items():
         # Every profile is validated, not only the active one, so a typo fails today.
         if not isinstance(body or {}, dict):
             raise ConfigError(f"profiles.{other}: expected a mapping")
+        for key in _flat_keys(body or {}):
+            if any(key == c or key.startswith(c + ".") for c in CELL_KEYS):
+                raise ConfigError(f"profiles.{other}.{key}: set for each cell; use datasets.<slot> instead")
         try:
-            from_dict(Config, _merge(params, body or {}), "")
+            _check_cells(from_dict(Config, _merge(params, body or {}), ""))
         except ConfigError as err:
             raise ConfigError(f"profiles.{other}: {err}") from None
     return from_dict(Config, _merge(params, override), ""), overridden
+
+
+def variant_model(cfg: Config, variant: str) -> ModelConfig:
+    """The base ``model`` block with ``variants.<variant>`` applied over it."""
+    if variant not in cfg.variants:
+        raise ConfigError(f"unknown variant {variant!r} (variants: {', '.join(cfg.variants)})")
+    return from_dict(ModelConfig, _merge(to_dict(cfg.model), cfg.variants[variant]), f"variants.{variant}")
+
+
+def _check_cells(cfg: Config) -> None:
+    if set(cfg.datasets) != set(SLOTS):
+        raise ConfigError(f"datasets: expected exactly the table slots {list(SLOTS)}, got {list(cfg.datasets)}")
+    for variant in cfg.variants:
+        variant_model(cfg, variant)
+    for name, cell in cfg.cells.items():
+        if cell.slot not in cfg.datasets:
+            raise ConfigError(f"cells.{name}.slot: unknown slot {cell.slot!r} (slots: {', '.join(SLOTS)})")
+        if cell.variant not in cfg.variants:
+            raise ConfigError(f"cells.{name}.variant: unknown variant {cell.variant!r}")
+        if name != f"{cell.slot}-{cell.variant}":
+            # The name is the DVC stage suffix and the folder name: it must say what runs.
+            raise ConfigError(f"cells.{name}: must be named {cell.slot}-{cell.variant}")
+
+
+def slot_config(cfg: Config, slot: str) -> Config:
+    """The config of a table slot's data stages: ``data.dataset``/``data.root`` from ``datasets``."""
+    if slot not in cfg.datasets:
+        raise ConfigError(f"unknown table slot {slot!r} (slots: {', '.join(cfg.datasets)})")
+    source = cfg.datasets[slot]
+    return dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset=source.dataset, root=source.root))
+
+
+def cell_config(cfg: Config, cell: str, seed: int) -> Config:
+    """The config one cell's training runs with: its slot's data, its variant's model, the seed."""
+    if cell not in cfg.cells:
+        raise ConfigError(f"unknown cell {cell!r} (cells: {', '.join(cfg.cells)})")
+    if seed not in cfg.train.seeds:
+        raise ConfigError(f"seed {seed} is not in train.seeds {list(cfg.train.seeds)}")
+    out = slot_config(cfg, cfg.cells[cell].slot)
+    return dataclasses.replace(out, model=variant_model(cfg, cfg.cells[cell].variant),
+                               train=dataclasses.replace(cfg.train, seed=seed))
 
 
 def load_params(path: str | Path = "params.yaml") -> tuple[Config, list[str]]:

@@ -75,6 +75,14 @@ def triplet_relation(anchor_emb, close_emb, far_emb, margin: float = 0.2) -> dic
 
     ``average_loss`` is the triplet ranking loss of Eq. 8 on the test triplets.
     """
+    correct, loss = triplet_relation_per_item(anchor_emb, close_emb, far_emb, margin)
+    return {"accuracy": float(correct.mean()), "average_loss": float(loss.mean())}
+
+
+@torch.no_grad()
+def triplet_relation_per_item(anchor_emb, close_emb, far_emb, margin: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """Per triplet t: ``correct_t = [s(a_t, close_t) > s(a_t, far_t)]`` (bool, (T,)) and
+    ``loss_t = max(0, m + s(a_t, far_t) - s(a_t, close_t))`` (float64, (T,)); see ``triplet_relation``."""
     a, c, f = (_as_tensor(x).to(torch.float64) for x in (anchor_emb, close_emb, far_emb))
     if not a.shape == c.shape == f.shape or a.ndim != 2:
         raise ValueError(f"anchor, close and far must be (T, D) alike, got {tuple(a.shape)}, {tuple(c.shape)}, "
@@ -83,7 +91,4 @@ def triplet_relation(anchor_emb, close_emb, far_emb, margin: float = 0.2) -> dic
         raise ValueError("no triplets")
     s_close = (a * c).sum(dim=1)  # (T,)
     s_far = (a * f).sum(dim=1)  # (T,)
-    return {
-        "accuracy": float((s_close > s_far).double().mean()),
-        "average_loss": float(torch.clamp(margin + s_far - s_close, min=0).mean()),
-    }
+    return (s_close > s_far).cpu().numpy(), torch.clamp(margin + s_far - s_close, min=0).cpu().numpy()

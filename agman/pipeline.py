@@ -1,19 +1,22 @@
 """The logic behind each DVC stage; ``stages/*.py`` are thin entry points over it.
 
-Stages and what they read (``build/params/<stage>.json`` holds exactly that part of the
-resolved config, so ``dvc repro`` reruns just the stages a change reaches):
+The pipeline fans out over the three table slots (``datasets``: fashionai, deepfashion, zappos)
+and over the table cells (``cells``: slot x model variant), each cell trained and evaluated once
+per seed of ``train.seeds``. Stages and what they read (``build/params/...json`` holds exactly
+that part of the resolved config, so ``dvc repro`` reruns just the stages a change reaches):
 
-    resolve   params.yaml                    -> build/params/*.json
-    download  data.dataset/root (+ data.demo) -> data.root in its genuine layout, data/download.json
-    prepare   data.dataset/root/split        -> data/prepared/  (parsed, split; see agman.data.prepared)
-    cache     data.image_size/cache          -> data/cache/     (prepared + resized image cache)
-    triplets  triplets, train.epochs         -> data/triplets/epoch_XXX.npy
-    train     data, model, loss, train       -> runs/train/{best,last}.pt, reports/train_curves.csv
-    evaluate  eval (+ best.pt)               -> reports/metrics.json
+    resolve          params.yaml                 -> build/params/<slot>/*.json, build/params/cells/<cell>/*.json
+    download@<slot>  datasets.<slot> (+ data.demo) -> the data in its genuine layout, data/<slot>/download.json
+    prepare@<slot>   data.split                  -> data/<slot>/prepared/  (parsed, split; agman.data.prepared)
+    cache@<slot>     data.image_size/cache       -> data/<slot>/cache/     (prepared + resized image cache)
+    triplets@<slot>  triplets, train.epochs      -> data/<slot>/triplets/epoch_XXX.npy
+    train@<cell>     model (+ variant), loss, train -> runs/<slot>/<variant>/seed<k>/, reports/curves/<slot>/<variant>/
+    evaluate@<cell>  eval (+ best.pt)            -> reports/cells/<slot>/<variant>/seed<k>/, reports/metrics/<cell>.json
+    tables           every cell's report         -> reports/tables/
 
 The raw data under ``data.root`` is not a DVC output (a second 30 GB copy in the DVC cache helps
-no one); ``data/download.json``, its manifest (file count and bytes, archive hashes), stands for
-it, so a changed download reruns what follows.
+no one); ``data/<slot>/download.json``, its manifest (file count and bytes, archive hashes),
+stands for it, so a changed download reruns what follows.
 """
 
 from __future__ import annotations
@@ -21,24 +24,76 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from agman.config import Config, flatten, load_params, to_dict
+from agman.config import Config, cell_config, flatten, load_params, slot_config, to_dict
 
 log = logging.getLogger("agman")
 
 PARAMS_DIR = Path("build/params")
-DOWNLOAD_MANIFEST = Path("data/download.json")
-PREPARED_DIR = Path("data/prepared")
-CACHE_DIR = Path("data/cache")
-TRIPLET_DIR = Path("data/triplets")
-TRAIN_DIR = Path("runs/train")
-CURVES = Path("reports/train_curves.csv")
-METRICS = Path("reports/metrics.json")
+TABLES_DIR = Path("reports/tables")
+
+
+@dataclass(frozen=True)
+class SlotPaths:
+    """Where a table slot's data stages write."""
+
+    slot: str
+
+    @property
+    def root(self) -> Path:
+        return Path("data") / self.slot
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "download.json"
+
+    @property
+    def prepared(self) -> Path:
+        return self.root / "prepared"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def triplets(self) -> Path:
+        return self.root / "triplets"
+
+
+@dataclass(frozen=True)
+class CellPaths:
+    """Where a cell's train and evaluate stages write; one subfolder or file per seed."""
+
+    slot: str
+    variant: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.slot}-{self.variant}"
+
+    def run(self, seed: int) -> Path:
+        return Path("runs") / self.slot / self.variant / f"seed{seed}"
+
+    def curves(self, seed: int) -> Path:
+        return Path("reports/curves") / self.slot / self.variant / f"seed{seed}.csv"
+
+    def report(self, seed: int) -> Path:
+        return Path("reports/cells") / self.slot / self.variant / f"seed{seed}"
+
+    @property
+    def metrics(self) -> Path:
+        return Path("reports/metrics") / f"{self.name}.json"
+
+
+def cell_paths(cfg: Config, cell: str) -> CellPaths:
+    return CellPaths(cfg.cells[cell].slot, cfg.cells[cell].variant)
 
 
 def setup_logging() -> None:
@@ -50,8 +105,8 @@ def dataset_kind(dataset: str) -> str:
     return dataset.removeprefix("demo_")
 
 
-def stage_params(cfg: Config) -> dict[str, dict]:
-    """The part of the resolved config each stage depends on."""
+def slot_params(cfg: Config) -> dict[str, dict]:
+    """The part of a slot's config (``slot_config``) each data stage depends on."""
     d = cfg.data
     download = {"dataset": d.dataset, "root": d.root}
     if d.dataset.startswith("demo_"):
@@ -64,15 +119,25 @@ def stage_params(cfg: Config) -> dict[str, dict]:
         "prepare": prepare,
         "cache": {"root": d.root, "image_size": d.image_size, "cache": to_dict(d.cache)},
         "triplets": {**to_dict(cfg.triplets), "epochs": cfg.train.epochs},
+    }
+
+
+def cell_params(cfg: Config, cell: str) -> dict[str, dict]:
+    """The part of a cell's config each of its stages depends on (seed-independent but for
+    ``seeds``: the cell's stages run every seed)."""
+    c = cell_config(cfg, cell, cfg.train.seeds[0])
+    d = c.data
+    train = {k: v for k, v in to_dict(c.train).items() if k != "seed"}
+    return {
         # Only the data fields training reads: the split and the demo settings reach it through
-        # data/cache, so a change there that leaves the data unchanged retrains nothing.
+        # data/<slot>/cache, so a change there that leaves the data unchanged retrains nothing.
         "train": {"data": {"dataset": d.dataset, "root": d.root, "image_size": d.image_size,
                            "num_workers": d.num_workers},
-                  "model": to_dict(cfg.model), "loss": to_dict(cfg.loss), "train": to_dict(cfg.train),
-                  "eval": to_dict(cfg.eval)},
-        "evaluate": {"eval": to_dict(cfg.eval), "data": {"root": d.root, "image_size": d.image_size,
-                                                          "num_workers": d.num_workers},
-                     "margin": cfg.loss.margin, "device": cfg.train.device, "amp_dtype": cfg.train.amp_dtype},
+                  "model": to_dict(c.model), "loss": to_dict(c.loss), "train": train, "eval": to_dict(c.eval)},
+        "evaluate": {"eval": to_dict(c.eval), "data": {"root": d.root, "image_size": d.image_size,
+                                                        "num_workers": d.num_workers},
+                     "margin": c.loss.margin, "device": c.train.device, "amp_dtype": c.train.amp_dtype,
+                     "seeds": list(c.train.seeds)},
     }
 
 
@@ -86,8 +151,14 @@ def _write_json(path: Path, data) -> None:
 def run_resolve(params: Path = Path("params.yaml")) -> None:
     cfg, overridden = load_params(params)
     log.info("profile %s overrides: %s", cfg.profile, ", ".join(overridden) or "nothing")
-    for stage, part in stage_params(cfg).items():
-        _write_json(PARAMS_DIR / f"{stage}.json", part)
+    for slot in cfg.datasets:
+        for stage, part in slot_params(slot_config(cfg, slot)).items():
+            _write_json(PARAMS_DIR / slot / f"{stage}.json", part)
+    for cell in cfg.cells:
+        for stage, part in cell_params(cfg, cell).items():
+            _write_json(PARAMS_DIR / "cells" / cell / f"{stage}.json", part)
+    _write_json(PARAMS_DIR / "tables.json", {"seeds": list(cfg.train.seeds), "profile": cfg.profile,
+                                             "datasets": {k: to_dict(v) for k, v in cfg.datasets.items()}})
     _write_json(PARAMS_DIR / "config.json", to_dict(cfg))
 
 
@@ -111,11 +182,12 @@ def render_demo(cfg: Config) -> None:
         write_demo_zappos(d.root, demo.zappos_images, per_condition, demo.render_size, demo.seed, demo.jpeg_quality)
 
 
-def run_download(cfg: Config) -> None:
-    """Get ``data.root`` into its genuine layout and write its manifest; exit 2 with instructions
-    when the user has to fetch something by hand."""
+def run_download(cfg: Config, slot: str) -> None:
+    """Get the slot's ``data.root`` into its genuine layout and write its manifest; exit 2 with
+    instructions when the user has to fetch something by hand."""
     from agman.data.acquire import MissingDataError, acquire, manifest
 
+    cfg = slot_config(cfg, slot)
     d = cfg.data
     if d.dataset.startswith("demo_"):
         render_demo(cfg)
@@ -127,7 +199,7 @@ def run_download(cfg: Config) -> None:
         except MissingDataError as err:
             print(f"\n{err}\n", file=sys.stderr)
             raise SystemExit(2) from None
-    _write_json(DOWNLOAD_MANIFEST, record)
+    _write_json(SlotPaths(slot).manifest, record)
 
 
 def _check_values(table: pd.DataFrame, attributes) -> None:
@@ -207,11 +279,11 @@ def read_asen(cfg: Config) -> pd.DataFrame:
     return table
 
 
-def run_prepare(cfg: Config) -> None:
+def run_prepare(cfg: Config, slot: str) -> None:
     from agman.data.prepared import write_prepared
 
-    data = read_dataset(cfg)
-    write_prepared(PREPARED_DIR, data)
+    data = read_dataset(slot_config(cfg, slot))
+    write_prepared(SlotPaths(slot).prepared, data)
     table = data.table
     counts = table.groupby(["split", "role"]).size().to_dict() if "role" in table else \
         table.groupby("split").size().to_dict()
@@ -221,35 +293,36 @@ def run_prepare(cfg: Config) -> None:
         log.info("%s: %d triplets", split, len(t))
 
 
-def run_cache(cfg: Config) -> None:
+def run_cache(cfg: Config, slot: str) -> None:
     """Decode every image of the prepared data once into the resized cache (agman.data.cache)."""
     from tqdm import tqdm
 
     from agman.data.prepared import cache_prepared, read_prepared
 
-    d = cfg.data
-    cache_prepared(read_prepared(PREPARED_DIR), d.root, CACHE_DIR, d.image_size, d.cache.format,
+    d = slot_config(cfg, slot).data
+    paths = SlotPaths(slot)
+    cache_prepared(read_prepared(paths.prepared), d.root, paths.cache, d.image_size, d.cache.format,
                    d.cache.jpeg_quality, d.num_workers,
                    progress=lambda it, total: tqdm(it, total=total, desc="cache", unit="img"))
 
 
-def load_data():
+def load_data(slot: str):
     from agman.data.prepared import read_prepared
 
-    data = read_prepared(CACHE_DIR)
+    folder = SlotPaths(slot).cache
+    data = read_prepared(folder)
     if data.cache is None:
-        raise FileNotFoundError(f"{CACHE_DIR / 'images'}: image cache missing; run `dvc repro cache`")
+        raise FileNotFoundError(f"{folder / 'images'}: image cache missing; run `dvc repro cache@{slot}`")
     return data
 
 
-def run_triplets(cfg: Config) -> None:
-    import shutil
-
+def run_triplets(cfg: Config, slot: str) -> None:
     from agman.data.prepared import read_prepared
     from agman.data.triplets import sample_triplets, take_listed_triplets
 
-    data = read_prepared(CACHE_DIR)
-    tmp = TRIPLET_DIR.with_name(TRIPLET_DIR.name + ".tmp")
+    out = SlotPaths(slot).triplets
+    data = read_prepared(SlotPaths(slot).cache)
+    tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     n, seed = cfg.triplets.per_epoch, cfg.triplets.seed
@@ -259,21 +332,30 @@ def run_triplets(cfg: Config) -> None:
         else:
             triplets = take_listed_triplets(data.triplets["train"], n, seed, epoch)
         np.save(tmp / f"epoch_{epoch:03d}.npy", triplets)
-    if TRIPLET_DIR.exists():
-        shutil.rmtree(TRIPLET_DIR)
-    os.replace(tmp, TRIPLET_DIR)
-    log.info("%d epochs x %d triplets written to %s", cfg.train.epochs, n, TRIPLET_DIR)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    log.info("%d epochs x %d triplets written to %s", cfg.train.epochs, n, out)
 
 
-def _tracker_factory(cfg: Config, stage: str, parent_run_id: str | None = None):
+def _tracker_factory(cfg: Config, stage: str, cell: str, parent_run_id: str | None = None):
+    """MLflow runs of one cell and seed, tagged so the UI can filter a table's rows."""
     if os.environ.get("AGMAN_NO_MLFLOW"):
         return None
+    from agman.reports.tables import tables_of
     from agman.tracking import MlflowRun
 
+    slot, variant = cfg.cells[cell].slot, cfg.cells[cell].variant
+    tables = tables_of(slot, variant)
+    tags = {"dataset": slot, "source": cfg.data.dataset, "variant": variant, "cell": cell,
+            "seed": str(cfg.train.seed), "profile": cfg.profile, "tables": " ".join(map(str, tables)),
+            **{f"table_{t}": "true" for t in tables}}
+    # The run's own settings; the other cells' and slots' entries are not what this run used.
+    run_cfg = {k: v for k, v in to_dict(cfg).items() if k not in ("datasets", "variants", "cells")}
+
     def new_run() -> MlflowRun:
-        run = MlflowRun(stage, flatten(cfg), parent_run_id=parent_run_id,
-                        tags={"dataset": cfg.data.dataset, "variant": cfg.model.name, "profile": cfg.profile})
-        run.log_dict(to_dict(cfg), "config.json")
+        run = MlflowRun(stage, flatten(run_cfg), parent_run_id=parent_run_id, tags=tags)
+        run.log_dict(run_cfg, "config.json")
         return run
 
     def factory(run_id: str | None):
@@ -288,17 +370,23 @@ def _tracker_factory(cfg: Config, stage: str, parent_run_id: str | None = None):
     return factory
 
 
-def run_train(cfg: Config) -> None:
+def run_train(cfg: Config, cell: str) -> None:
+    """Train a cell once per seed of ``train.seeds``; each seed resumes on its own."""
     from agman.evaluation import SCORE
     from agman.training.loop import TrainPaths, train
 
-    data = load_data()
-    paths = TrainPaths(triplet_dir=TRIPLET_DIR, out_dir=TRAIN_DIR, curves=CURVES)
-    state = train(cfg, data, paths, tracker_factory=_tracker_factory(cfg, "train"))
-    log.info("best validation %s %.4f at epoch %d", SCORE[data.task], state.best_score, state.best_epoch)
+    paths = cell_paths(cfg, cell)
+    data = load_data(paths.slot)
+    for seed in cfg.train.seeds:
+        run_cfg = cell_config(cfg, cell, seed)
+        state = train(run_cfg, data, TrainPaths(triplet_dir=SlotPaths(paths.slot).triplets, out_dir=paths.run(seed),
+                                                curves=paths.curves(seed)),
+                      tracker_factory=_tracker_factory(run_cfg, "train", cell))
+        log.info("%s seed %d: best validation %s %.4f at epoch %d", cell, seed, SCORE[data.task], state.best_score,
+                 state.best_epoch)
 
 
-def run_evaluate(cfg: Config) -> dict:
+def _evaluate_seed(cfg: Config, cell: str, data, seed: int) -> dict:
     import torch
 
     from agman.config import ModelConfig, from_dict
@@ -307,8 +395,9 @@ def run_evaluate(cfg: Config) -> dict:
     from agman.training.checkpoint import load_checkpoint
     from agman.training.loop import autocast_context, pick_device
 
-    data = load_data()
-    ckpt = load_checkpoint(TRAIN_DIR / "best.pt")
+    paths = cell_paths(cfg, cell)
+    run_dir = paths.run(seed)
+    ckpt = load_checkpoint(run_dir / "best.pt")
     # The checkpoint's own model config rebuilds the network; its weights replace ImageNet's.
     model_cfg = from_dict(ModelConfig, {**ckpt["config"]["model"], "pretrained": False}, "model")
     device = pick_device(cfg.train.device)
@@ -318,19 +407,59 @@ def run_evaluate(cfg: Config) -> dict:
         test = evaluate(model, data, "test", cfg, device)
     score = SCORE[data.task]
     test.pop("score")
+    per_item = test.pop("per_item")
     metrics = {**test, "best_epoch": ckpt["epoch"], f"val_{score}": ckpt["val"][score]}
-    _write_json(METRICS, metrics)
+    report = paths.report(seed)
+    tmp = report.with_name(report.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    _write_json(tmp / "metrics.json", metrics)
+    per_item.to_csv(tmp / "per_item.csv", index=False)
+    _write_json(tmp / "cell.json", {"dataset": paths.slot, "source": cfg.data.dataset, "variant": paths.variant,
+                                    "seed": seed, "profile": cfg.profile, "attributes": data.attributes})
+    shutil.rmtree(report, ignore_errors=True)
+    os.replace(tmp, report)
     if data.task == "retrieval":
-        log.info("test MAP %.4f (macro %.4f) over %d queries", test["map"], test["map_macro"], test["n_queries"])
+        log.info("%s seed %d: test MAP %.4f (macro %.4f) over %d queries", cell, seed, test["map"], test["map_macro"],
+                 test["n_queries"])
     else:
-        log.info("test triplet accuracy %.4f, average loss %.4f over %d triplets", test["accuracy"], test["loss"],
-                 test["n_triplets"])
-    run_json = TRAIN_DIR / "run.json"
+        log.info("%s seed %d: test triplet accuracy %.4f, average loss %.4f over %d triplets", cell, seed,
+                 test["accuracy"], test["loss"], test["n_triplets"])
+    run_json = run_dir / "run.json"
     parent = json.loads(run_json.read_text())["mlflow_run_id"] if run_json.is_file() else None
-    factory = _tracker_factory(cfg, "evaluate", parent_run_id=parent)
+    factory = _tracker_factory(cfg, "evaluate", cell, parent_run_id=parent)
     if factory is not None:
         run = factory(None)
         run.log_metrics(flat_metrics(test, "test"))
-        run.log_artifact(METRICS)
+        run.log_artifact(report / "metrics.json")
         run.end()
     return metrics
+
+
+def mean_over_seeds(per_seed: list[dict]) -> dict:
+    """Every numeric leaf averaged over seeds (nested dicts kept); ``n_seeds`` added."""
+    def mean(values):
+        if isinstance(values[0], dict):
+            return {k: mean([v[k] for v in values]) for k in values[0]}
+        if all(v == values[0] for v in values):
+            return values[0]
+        return float(np.mean(values))
+
+    return {**mean(per_seed), "n_seeds": len(per_seed)}
+
+
+def run_evaluate(cfg: Config, cell: str) -> dict:
+    """Evaluate every seed of a cell on the test split; the DVC metrics file holds their mean."""
+    paths = cell_paths(cfg, cell)
+    data = load_data(paths.slot)
+    per_seed = [_evaluate_seed(cell_config(cfg, cell, seed), cell, data, seed) for seed in cfg.train.seeds]
+    metrics = mean_over_seeds(per_seed)
+    _write_json(paths.metrics, metrics)
+    return metrics
+
+
+def run_tables(cfg: Config) -> None:
+    from agman.reports.tables import write_tables
+
+    written = write_tables(Path("reports/cells"), TABLES_DIR, seeds=tuple(cfg.train.seeds))
+    log.info("wrote %d table files to %s", len(written), TABLES_DIR)

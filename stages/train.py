@@ -1,12 +1,20 @@
-"""DVC stage `train`: see agman.pipeline for what it reads and writes."""
+"""DVC stage `train@<cell>`: see agman.pipeline for what it reads and writes.
+
+    python -m stages.train <cell>      # a key of `cells` in params.yaml, e.g. fashionai-agman
+"""
+
+import sys
 
 from agman import pipeline
 from agman.config import load_config
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit(__doc__)
     pipeline.setup_logging()
-    pipeline.run_train(load_config())
+    pipeline.run_train(load_config(), args[0])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agman.config import Config, ConfigError, flatten, load_config, resolve
+from agman.config import Config, ConfigError, cell_config, flatten, load_config, resolve, slot_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,60 @@ def test_paper_profile_has_the_papers_recipe():
 
 def test_profile_overrides_base_and_reports_keys():
     cfg, keys = resolve(params())
-    assert cfg.profile == "demo" and cfg.data.dataset == "demo_fashionai" and "data.dataset" in keys
+    assert cfg.profile == "demo" and cfg.datasets["zappos"].dataset == "demo_zappos"
+    assert "datasets.zappos.dataset" in keys and "data.image_size" in keys
+    assert cfg.datasets["zappos"].root == "data/demo/zappos"
+    paper, _ = resolve({**params(), "profile": "paper"})
+    assert paper.datasets["deepfashion"].root == "data/raw/deepfashion"
+
+
+def test_cells_cover_the_papers_tables():
+    cfg, _ = resolve(params())
+    retrieval = ["agman", "csn", "asenet_v2", "attnfashion", "aga_only", "aga_hier", "aga_cls", "no_asa", "no_sa",
+                 "no_aca", "no_ca"]
+    expected = {f"{slot}-{v}" for slot in ("fashionai", "deepfashion") for v in retrieval}
+    expected |= {f"zappos-{v}" for v in ("agman", "csn", "asenet_v2", "attnfashion")}
+    assert set(cfg.cells) == expected
+    from agman.reports.tables import required_cells
+
+    assert set(cfg.cells) == {f"{slot}-{variant}" for slot, variant in required_cells()}  # no more, no fewer
+
+
+def test_cell_config_applies_slot_variant_and_seed():
+    raw = params()
+    raw["train"]["seeds"] = [3, 4]
+    raw["model"]["aga"]["ca"] = False  # a base switch reaches every variant that does not set it
+    cfg, _ = resolve(raw)
+    cell = cell_config(cfg, "deepfashion-no_sa", 4)
+    assert (cell.data.dataset, cell.data.root) == ("demo_deepfashion", "data/demo/deepfashion")
+    assert cell.model.aga.sa is False and cell.model.aga.ca is False and cell.train.seed == 4
+    baseline = cell_config(cfg, "zappos-csn", 3)
+    assert (baseline.model.name, baseline.model.cls_loss, baseline.model.hierarchical) == ("csn", False, False)
+    assert slot_config(cfg, "fashionai").data.dataset == "demo_fashionai"
+    with pytest.raises(ConfigError, match="seed 0 is not in train.seeds"):
+        cell_config(cfg, "zappos-csn", 0)
+    with pytest.raises(ConfigError, match="unknown cell 'zappos-no_sa'"):
+        cell_config(cfg, "zappos-no_sa", 3)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda raw: raw["cells"].update({"zappos-bogus": {"slot": "zappos", "variant": "bogus"}}),
+     "cells.zappos-bogus.variant: unknown variant 'bogus'"),
+    (lambda raw: raw["cells"].update({"x-agman": {"slot": "fashionai", "variant": "agman"}}),
+     "cells.x-agman: must be named fashionai-agman"),
+    (lambda raw: raw["variants"].update({"odd": {"aga": {"ssa": False}}}), "unknown key variants.odd.aga.ssa"),
+    (lambda raw: raw["data"].update({"dataset": "zappos"}), "data.dataset: set for each cell"),
+    (lambda raw: raw["train"].update({"seed": 1}), "train.seed: set for each cell"),
+    (lambda raw: raw["profiles"]["demo"].update({"cells": {}}), "profiles.demo.cells"),
+    (lambda raw: raw["profiles"]["demo"]["train"].update({"seeds": [1]}), "profiles.demo.train.seeds"),
+    (lambda raw: raw["profiles"]["demo"]["datasets"].update({"extra": {"dataset": "zappos"}}),
+     "datasets: expected exactly the table slots"),
+])
+def test_bad_matrix_definitions_fail_naming_the_key(edit, message):
+    raw = params()
+    edit(raw)
+    with pytest.raises(ConfigError, match=message):
+        resolve(raw)
 
 
 def test_base_switch_is_honoured_under_every_profile():

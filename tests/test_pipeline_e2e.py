@@ -1,6 +1,7 @@
-"""The real user flow on a temporary copy of the repo: `dvc repro`, then `dvc exp run -S ...`,
-under the tiny `ci` profile. Checks metrics.json, the DVC experiment table and the MLflow runs,
-then runs the DeepFashion and Zappos50k stand-ins through their parsers the same way."""
+"""The real user flow on a temporary copy of the repo under the tiny `ci` profile: `dvc repro`
+runs the whole matrix (the three stand-ins through their parsers, every cell of Tables 2-10) and
+the tables stage; then `dvc exp run -S ...` on one cell. Checks the metrics, every table file,
+the DVC experiment table and the MLflow runs and tags."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -47,63 +49,77 @@ def project(tmp_path_factory) -> tuple[Path, dict]:
     return dest, env
 
 
-def test_dvc_repro_then_exp_run(project):
+def test_whole_matrix_and_tables(project):
     from mlflow.tracking import MlflowClient
 
+    from agman.config import load_config
+    from agman.reports.tables import TABLES
+
     dest, env = project
-    run(["dvc", "repro"], dest, env)
-    metrics = json.loads((dest / "reports" / "metrics.json").read_text())
-    assert 0.0 <= metrics["map"] <= 1.0 and 0.0 <= metrics["map_macro"] <= 1.0
-    # The ci split is tiny: an attribute may draw no test query, and then has no MAP.
-    assert set(metrics["map_per_attribute"]) <= {"sleeve_length", "skirt_length", "neckline_design", "texture"}
-    assert metrics["n_queries"] > 0 and len(metrics["map_per_attribute"]) >= 2
-    assert (dest / "reports" / "train_curves.csv").read_text().startswith("epoch,")
+    out = run(["dvc", "repro"], dest, env)
+    cfg = load_config(dest / "params.yaml")
+    for stage in ("download", "prepare", "cache", "triplets"):
+        for slot in ("fashionai", "deepfashion", "zappos"):
+            assert f"Running stage '{stage}@{slot}'" in out
+    for cell, spec in cfg.cells.items():
+        metrics = json.loads((dest / "reports" / "metrics" / f"{cell}.json").read_text())
+        if spec.slot == "zappos":
+            assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["loss"] >= 0.0
+            assert set(metrics["per_condition"]) == {"class", "closure", "gender", "heel"}
+        else:
+            assert 0.0 <= metrics["map"] <= 1.0 and metrics["n_queries"] > 0
+    # Every table file, with every row and every column of our numbers filled.
+    tables = dest / "reports" / "tables"
+    assert (tables / "README.md").is_file()
+    for spec in TABLES:
+        for ext in ("md", "csv", "tex"):
+            assert (tables / f"table{spec.number}.{ext}").stat().st_size > 0
+        frame = pd.read_csv(tables / f"table{spec.number}.csv")
+        assert list(frame["variant"]) == list(spec.rows)
+        ours = [c for c in frame.columns if not c.endswith(("_std", "_paper", "_delta")) and c not in
+                ("variant", "method", *spec.marks)]
+        assert ours and frame[ours].notna().all().all(), (spec.number, frame[ours])
     # Nothing stale: a second repro runs no stage.
     assert "Running stage" not in run(["dvc", "repro"], dest, env)
 
+    client = MlflowClient(tracking_uri=f"sqlite:///{dest / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("agman").experiment_id
+    runs = client.search_runs([experiment], max_results=1000)
+    assert sorted(r.data.tags["stage"] for r in runs) == ["evaluate"] * len(cfg.cells) + ["train"] * len(cfg.cells)
+    table5 = client.search_runs([experiment], "tags.table_5 = 'true' and tags.stage = 'train'")
+    assert sorted(r.data.tags["variant"] for r in table5) == ["aga_cls", "aga_hier", "aga_only", "agman"]
+    assert {r.data.tags["dataset"] for r in table5} == {"fashionai"}
+    for r in runs:
+        assert r.data.tags["git_commit"] != "unknown" and r.data.params["profile"] == "ci"
+        assert r.data.tags["cell"] == f"{r.data.tags['dataset']}-{r.data.tags['variant']}"
+    evaluate = [r for r in runs if r.data.tags["stage"] == "evaluate"]
+    assert all("mlflow.parentRunId" in r.data.tags for r in evaluate)
+    train_run = next(r for r in runs if r.data.tags["stage"] == "train" and r.data.tags["cell"] == "zappos-agman")
+    assert [m.step for m in client.get_metric_history(train_run.info.run_id, "val_accuracy")] == [1]
+
+
+def test_an_experiment_on_one_cell_retrains_only_that_cell(project):
+    from mlflow.tracking import MlflowClient
+
+    dest, env = project
     run(["git", "add", "-A"], dest, env)
     run(["git", "commit", "-qm", "baseline"], dest, env)
-    run(["dvc", "exp", "run", "-S", "model.aga.sa=false"], dest, env)
+    out = run(["dvc", "exp", "run", "-S", "model.aga.sa=false", "evaluate@fashionai-agman"], dest, env)
+    ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
+    assert ran == ["evaluate@fashionai-agman", "resolve", "train@fashionai-agman"], ran
     rows = json.loads(run(["dvc", "exp", "show", "--json"], dest, env))
     found = []
     for baseline in rows:
         for entry in [baseline, *(e for exp in (baseline.get("experiments") or []) for e in exp["revs"])]:
             data = entry.get("data") or {}
             params = data.get("params", {}).get("params.yaml", {}).get("data", {})
-            metric = data.get("metrics", {}).get("reports/metrics.json", {}).get("data", {})
+            metric = data.get("metrics", {}).get("reports/metrics/fashionai-agman.json", {}).get("data", {})
             if "map" in metric:
                 found.append((params["model"]["aga"]["sa"], metric["map"]))
     assert {sa for sa, _ in found} >= {True, False}, found
-
     client = MlflowClient(tracking_uri=f"sqlite:///{dest / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("agman").experiment_id])
-    stages = sorted(r.data.tags["stage"] for r in runs)
-    assert stages == ["evaluate", "evaluate", "train", "train"]
-    train_runs = [r for r in runs if r.data.tags["stage"] == "train"]
-    assert {r.data.params["model.aga.sa"] for r in train_runs} == {"True", "False"}
-    for r in runs:
-        assert r.data.tags["git_commit"] != "unknown" and "dvc_exp_name" in r.data.tags
-        assert r.data.tags["git_dirty"] in ("true", "false")
-        assert r.data.params["profile"] == "ci"
-    assert any(r.data.tags["dvc_exp_name"] != "workspace" for r in runs)
-    evaluate = [r for r in runs if r.data.tags["stage"] == "evaluate"]
-    assert all("test_map" in r.data.metrics and "mlflow.parentRunId" in r.data.tags for r in evaluate)
-    history = client.get_metric_history(train_runs[0].info.run_id, "val_map")
-    assert [m.step for m in history] == [1, 2]
-
-
-@pytest.mark.parametrize("dataset", ["demo_deepfashion", "demo_zappos"])
-def test_the_other_stand_ins_run_through_their_parsers(project, dataset):
-    dest, env = project
-    out = run(["dvc", "exp", "run", "-S", f"profiles.ci.data.dataset={dataset}"], dest, env)
-    assert "Running stage 'download'" in out and "Running stage 'prepare'" in out
-    metrics = json.loads((dest / "reports" / "metrics.json").read_text())
-    if dataset == "demo_zappos":
-        assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["loss"] >= 0.0
-        assert set(metrics["per_condition"]) == {"class", "closure", "gender", "heel"}
-        assert metrics["n_triplets"] == sum(c["n_triplets"] for c in metrics["per_condition"].values())
-    else:
-        assert 0.0 <= metrics["map"] <= 1.0
-        assert set(metrics["map_per_attribute"]) <= {"texture", "fabric", "shape", "part", "style"}
-    prepared = json.loads((dest / "data" / "cache" / "attributes.json").read_text())
-    assert prepared["dataset"] == dataset
+    experiment = client.get_experiment_by_name("agman").experiment_id
+    retrained = client.search_runs([experiment], "params.`model.aga.sa` = 'False'")
+    assert {(r.data.tags["cell"], r.data.tags["stage"]) for r in retrained} == {
+        ("fashionai-agman", "train"), ("fashionai-agman", "evaluate")}
+    assert all(r.data.tags["dvc_exp_name"] != "workspace" for r in retrained)

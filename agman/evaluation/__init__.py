@@ -32,6 +32,8 @@ def flat_metrics(metrics: dict, prefix: str) -> dict[str, float]:
     """``{"<prefix>_map": ..., "<prefix>_map_<attribute>": ...}``: the scalars for curves and MLflow."""
     out = {}
     for key, value in metrics.items():
+        if key == "per_item":
+            continue
         if isinstance(value, dict):
             for name, inner in value.items():
                 if isinstance(inner, dict):

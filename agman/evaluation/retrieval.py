@@ -38,7 +38,7 @@ def score_split(embeddings: torch.Tensor, table: pd.DataFrame, attribute_names: 
     roles = table["role"].to_numpy()
     attrs = table["attribute_index"].to_numpy()
     values = torch.tensor(table["value"].to_numpy(), device=embeddings.device)
-    per_attribute, all_ap = {}, []
+    per_attribute, all_ap, names = {}, [], []
     for a, name in enumerate(attribute_names):
         q = np.flatnonzero((roles == "query") & (attrs == a))
         c = np.flatnonzero((roles == "candidate") & (attrs == a))
@@ -47,6 +47,7 @@ def score_split(embeddings: torch.Tensor, table: pd.DataFrame, attribute_names: 
         ap = average_precisions(embeddings[q], values[q], embeddings[c], values[c], chunk_size)
         per_attribute[name] = float(ap.mean())
         all_ap.append(ap)
+        names += [name] * len(q)
     if not all_ap:
         raise ValueError("the split has no queries")
     ap = np.concatenate(all_ap)
@@ -56,6 +57,9 @@ def score_split(embeddings: torch.Tensor, table: pd.DataFrame, attribute_names: 
         "map_per_attribute": per_attribute,
         "n_queries": int(len(ap)),
         "n_candidates": int((roles == "candidate").sum()),
+        # One row per query in a fixed order (attribute, then table row): the paired samples of
+        # the tables' significance test.
+        "per_item": pd.DataFrame({"attribute": names, "ap": ap}),
     }
 
 

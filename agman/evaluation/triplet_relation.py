@@ -8,11 +8,12 @@ overall and per condition: prediction accuracy and the average triplet loss (Eq.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 
 from agman.data.cache import ImageCache
 from agman.evaluation.retrieval import embed
-from agman.metrics import triplet_relation
+from agman.metrics import triplet_relation, triplet_relation_per_item
 
 
 @torch.no_grad()
@@ -27,7 +28,7 @@ def evaluate_triplets(model: torch.nn.Module, triplets: np.ndarray, entries: np.
     """
     if len(triplets) == 0:
         raise ValueError("no triplets to evaluate")
-    per_condition, correct, losses, total = {}, 0.0, 0.0, 0
+    per_condition, correct, losses, total, items = {}, 0.0, 0.0, 0, []
     for c, name in enumerate(condition_names):
         t = triplets[triplets[:, 3] == c]  # (Tc, 4)
         if len(t) == 0:
@@ -37,6 +38,8 @@ def evaluate_triplets(model: torch.nn.Module, triplets: np.ndarray, entries: np.
                     desc=f"{desc} {name}")
         a, close, far = emb[torch.as_tensor(inverse.reshape(-1, 3), device=emb.device)].unbind(1)  # 3 x (Tc, D)
         result = triplet_relation(a, close, far, margin)
+        right, loss = triplet_relation_per_item(a, close, far, margin)
+        items.append(pd.DataFrame({"condition": name, "correct": right.astype(int), "loss": loss}))
         per_condition[name] = {"accuracy": result["accuracy"], "loss": result["average_loss"], "n_triplets": len(t)}
         correct += result["accuracy"] * len(t)
         losses += result["average_loss"] * len(t)
@@ -48,4 +51,6 @@ def evaluate_triplets(model: torch.nn.Module, triplets: np.ndarray, entries: np.
         "loss": losses / total,
         "per_condition": per_condition,
         "n_triplets": total,
+        # One row per triplet, by condition then list order: the tables' paired samples.
+        "per_item": pd.concat(items, ignore_index=True),
     }

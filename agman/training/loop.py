@@ -142,6 +142,7 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
             scheduler.step()
             with autocast_context(device, tc.amp_dtype):
                 val = evaluate(model, data, "valid", cfg, device)
+            val.pop("per_item")  # per-query rows are for the test tables, not the checkpoint
             record.update(flat_metrics(val, "val"))
             state.history.append(record)
             state.epoch = epoch + 1
