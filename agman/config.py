@@ -117,7 +117,9 @@ class AGAConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: Literal["agman", "csn", "asenet_v2", "attnfashion"] = "agman"  # model builder (agman.models.registry)
+    # model builder (agman.models.registry): agman, or a baseline of Tables 2-4 on the same
+    # backbone and recipe (csn, asenet_v2, attnfashion; these ignore hierarchical, cls_loss, aga)
+    name: Literal["agman", "csn", "asenet_v2", "attnfashion"] = "agman"
     backbone: Literal["resnet50", "resnet34", "resnet18"] = "resnet50"  # (paper: resnet50)
     pretrained: bool = True  # ImageNet weights via torchvision when downloadable (paper: yes)
     embed_dim: int = 1024  # attribute-specific embedding size c' (paper: 1024; code: 512)

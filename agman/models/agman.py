@@ -18,9 +18,14 @@ from agman.models.classification import ClassificationBranch
 
 
 class ModelOutput(NamedTuple):
+    """What every registered model returns."""
+
     embedding: torch.Tensor  # (B, c') L2-normalised
     logits: torch.Tensor | None  # (B, n_attributes) attribute-type logits; None without the branch
-    attention: torch.Tensor  # (B, 1, h, w) ASA map
+    attention: torch.Tensor  # (B, 1, h, w) spatial attention map (uniform for a model without one)
+    # () float32 term added to the training loss as it is (weights already applied), e.g. CSN's
+    # norm regularisers; None for a model without one, AG-MAN included.
+    penalty: torch.Tensor | None = None
 
 
 class AGMAN(nn.Module):
@@ -39,4 +44,4 @@ class AGMAN(nn.Module):
         attention_input, branch_input = self.levels(f2, f3)  # (B, C_in, h, w), (B, C3, h, w)
         out = self.aga(attention_input, attr)
         logits = self.classifier(branch_input) if with_logits and self.classifier is not None else None
-        return ModelOutput(out.embedding, logits, out.attention)
+        return ModelOutput(out.embedding, logits, out.attention, penalty=None)

@@ -1,4 +1,9 @@
-"""Named model builders (timm style): runs refer to a variant by ``model.name``."""
+"""Named model builders (timm style): runs refer to a variant by ``model.name``.
+
+Each builder declares which of ``model.hierarchical``, ``model.cls_loss`` and ``model.aga`` it
+reads, so the build log names only the options that shape the network: the baselines of
+Tables 2-4 ignore all three.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,21 @@ from agman.config import ModelConfig
 
 log = logging.getLogger(__name__)
 
+METHOD_OPTIONS = ("hierarchical", "cls_loss", "aga")
+
 _BUILDERS: dict[str, Callable[[ModelConfig, int], nn.Module]] = {}
+_USES: dict[str, tuple[str, ...]] = {}
 
 
-def register_model(name: str):
+def register_model(name: str, uses: tuple[str, ...] = ()):
+    """Register a builder under ``name``; ``uses`` lists the METHOD_OPTIONS it reads."""
+    unknown = set(uses) - set(METHOD_OPTIONS)
+    if unknown:
+        raise ValueError(f"register_model({name!r}): unknown options {sorted(unknown)}")
+
     def wrap(fn: Callable[[ModelConfig, int], nn.Module]):
         _BUILDERS[name] = fn
+        _USES[name] = tuple(uses)
         return fn
 
     return wrap
@@ -27,12 +41,19 @@ def available_models() -> list[str]:
 
 
 def describe(cfg: ModelConfig) -> str:
-    """One line with every option the build settles, logged once."""
+    """One line with every option the build of ``cfg.name`` reads, logged once."""
     on = lambda flag: "on" if flag else "off"  # noqa: E731
-    a = cfg.aga
-    return (f"model {cfg.name}: backbone={cfg.backbone} pretrained={on(cfg.pretrained)} "
-            f"embed_dim={cfg.embed_dim} hierarchical={on(cfg.hierarchical)} cls_loss={on(cfg.cls_loss)} "
-            f"ASA={on(a.asa)} SA={on(a.sa)}(k={a.sa_kernel}) ACA={on(a.aca)} CA={on(a.ca)}(r={a.ca_reduction})")
+    uses = _USES[cfg.name]
+    parts = [f"model {cfg.name}: backbone={cfg.backbone} pretrained={on(cfg.pretrained)} embed_dim={cfg.embed_dim}"]
+    if "hierarchical" in uses:
+        parts.append(f"hierarchical={on(cfg.hierarchical)}")
+    if "cls_loss" in uses:
+        parts.append(f"cls_loss={on(cfg.cls_loss)}")
+    if "aga" in uses:
+        a = cfg.aga
+        parts.append(f"ASA={on(a.asa)} SA={on(a.sa)}(k={a.sa_kernel}) "
+                     f"ACA={on(a.aca)} CA={on(a.ca)}(r={a.ca_reduction})")
+    return " ".join(parts)
 
 
 def build_model(cfg: ModelConfig, n_attributes: int) -> nn.Module:
@@ -42,8 +63,29 @@ def build_model(cfg: ModelConfig, n_attributes: int) -> nn.Module:
     return _BUILDERS[cfg.name](cfg, n_attributes)
 
 
-@register_model("agman")
+@register_model("agman", uses=METHOD_OPTIONS)
 def agman(cfg: ModelConfig, n_attributes: int) -> nn.Module:
     from agman.models.agman import AGMAN
 
     return AGMAN(cfg, n_attributes)
+
+
+@register_model("csn")
+def csn(cfg: ModelConfig, n_attributes: int) -> nn.Module:
+    from agman.models.csn import CSN
+
+    return CSN(cfg, n_attributes)
+
+
+@register_model("asenet_v2")
+def asenet_v2(cfg: ModelConfig, n_attributes: int) -> nn.Module:
+    from agman.models.asenet_v2 import ASENetV2
+
+    return ASENetV2(cfg, n_attributes)
+
+
+@register_model("attnfashion")
+def attnfashion(cfg: ModelConfig, n_attributes: int) -> nn.Module:
+    from agman.models.attnfashion import AttnFashion
+
+    return AttnFashion(cfg, n_attributes)
