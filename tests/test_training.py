@@ -98,3 +98,14 @@ def test_missing_triplet_file_is_named(tmp_path, demo_root, demo_data):
     paths = TrainPaths(triplet_dir=tmp_path / "none", out_dir=tmp_path / "run", curves=tmp_path / "c.csv")
     with pytest.raises(FileNotFoundError, match="epoch_000.npy"):
         train(cfg, demo_data, paths)
+
+
+@pytest.mark.parametrize("name", ["agman", "csn", "asenet_v2", "attnfashion"])
+def test_every_model_trains_one_epoch(tmp_path, demo_data, name):
+    cfg = tiny_config("unused", epochs=1)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, name=name, cls_loss=name == "agman"))
+    state = train(cfg, demo_data, make_paths(tmp_path, demo_data, cfg))
+    record = state.history[0]
+    assert np.isfinite(record["loss"]) and 0.0 <= record["val_map"] <= 1.0
+    assert (record["cls"] > 0) == (name == "agman")  # only AG-MAN has the classification branch
+    assert (record["penalty"] > 0) == (name == "csn")  # only CSN has a regulariser of its own

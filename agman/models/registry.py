@@ -56,6 +56,11 @@ def describe(cfg: ModelConfig) -> str:
     return " ".join(parts)
 
 
+def trains_classification(cfg: ModelConfig) -> bool:
+    """Whether the built model has the classification branch (so L_c joins the loss)."""
+    return "cls_loss" in _USES[cfg.name] and cfg.cls_loss
+
+
 def build_model(cfg: ModelConfig, n_attributes: int) -> nn.Module:
     if cfg.name not in _BUILDERS:
         raise KeyError(f"model.name: unknown model {cfg.name!r} (known: {', '.join(available_models())})")

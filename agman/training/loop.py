@@ -27,7 +27,7 @@ from agman.data.images import TripletDataset
 from agman.data.prepared import PreparedData
 from agman.evaluation import evaluate, flat_metrics
 from agman.losses import attribute_classification_loss, build_weighting, triplet_ranking_loss
-from agman.models import build_model
+from agman.models import build_model, trains_classification
 from agman.training.checkpoint import (load_checkpoint, restore_rng_states, rng_states, save_checkpoint,
                                        seed_everything)
 
@@ -96,7 +96,7 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
     seed_everything(tc.seed)
     n_attr = len(data.attributes)
     model = build_model(cfg.model, n_attr).to(device)
-    weighting = build_weighting(cfg.loss, with_cls=cfg.model.cls_loss).to(device)
+    weighting = build_weighting(cfg.loss, with_cls=trains_classification(cfg.model)).to(device)
     log.info("loss: triplet margin %.3g, weighting %s over %s; device %s, autocast %s, memory format %s",
              cfg.loss.margin, type(weighting).__name__, "+".join(weighting.weights()), device,
              tc.amp_dtype if device.type == "cuda" else "off", tc.memory_format)
@@ -185,7 +185,7 @@ def _train_epoch(cfg: Config, model, weighting, optimizer, data: PreparedData, p
                         pin_memory=device.type == "cuda")
     n_batches = len(loader) if not tc.max_batches else min(len(loader), tc.max_batches)
     model.train()
-    sums = {"loss": 0.0, "triplet": 0.0, "cls": 0.0}
+    sums = {"loss": 0.0, "triplet": 0.0, "cls": 0.0, "penalty": 0.0}
     seen = 0
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{tc.epochs}", total=n_batches, leave=False, unit="batch")
     for batch, (anchor, positive, negative, attr) in enumerate(bar):
@@ -195,12 +195,15 @@ def _train_epoch(cfg: Config, model, weighting, optimizer, data: PreparedData, p
         images = images.contiguous(memory_format=memory_format)
         attrs = attr.repeat(3).to(device, non_blocking=True)  # (3B,)
         with autocast_context(device, tc.amp_dtype):
-            out = model(images, attrs, with_logits=cfg.model.cls_loss)
+            out = model(images, attrs, with_logits=trains_classification(cfg.model))
         emb_a, emb_p, emb_n = out.embedding.float().chunk(3)  # 3 x (B, c')
         losses = {"triplet": triplet_ranking_loss(emb_a, emb_p, emb_n, cfg.loss.margin)}
         if out.logits is not None:
             losses["cls"] = attribute_classification_loss(out.logits.float(), attrs)
         loss = weighting(losses)
+        if out.penalty is not None:  # a model's own regulariser (CSN's norms), outside the weighting
+            losses["penalty"] = out.penalty.float()
+            loss = loss + losses["penalty"]
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, batch {batch + 1}: "
                                      + ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items()))
