@@ -13,6 +13,7 @@ that part of the resolved config, so ``dvc repro`` reruns just the stages a chan
     train@<cell>     model (+ variant), loss, train -> runs/<slot>/<variant>/seed<k>/, reports/curves/<slot>/<variant>/
     evaluate@<cell>  eval (+ best.pt)            -> reports/cells/<slot>/<variant>/seed<k>/, reports/metrics/<cell>.json
     tables           every cell's report         -> reports/tables/
+    figures          the first seed's runs, caches -> reports/figures/ (Figures 5-8, validation curves)
 
 The raw data under ``data.root`` is not a DVC output (a second 30 GB copy in the DVC cache helps
 no one); ``data/<slot>/download.json``, its manifest (file count and bytes, archive hashes),
@@ -38,6 +39,7 @@ log = logging.getLogger("agman")
 
 PARAMS_DIR = Path("build/params")
 TABLES_DIR = Path("reports/tables")
+FIGURES_DIR = Path("reports/figures")
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,9 @@ def run_resolve(params: Path = Path("params.yaml")) -> None:
             _write_json(PARAMS_DIR / "cells" / cell / f"{stage}.json", part)
     _write_json(PARAMS_DIR / "tables.json", {"seeds": list(cfg.train.seeds), "profile": cfg.profile,
                                              "datasets": {k: to_dict(v) for k, v in cfg.datasets.items()}})
+    # The figures read the first seed's runs; which runs exist is covered by their `runs` dependency.
+    _write_json(PARAMS_DIR / "figures.json", {"seed": cfg.train.seeds[0], "device": cfg.train.device,
+                                              "datasets": {k: to_dict(v) for k, v in cfg.datasets.items()}})
     _write_json(PARAMS_DIR / "config.json", to_dict(cfg))
 
 
@@ -463,3 +468,55 @@ def run_tables(cfg: Config) -> None:
 
     written = write_tables(Path("reports/cells"), TABLES_DIR, seeds=tuple(cfg.train.seeds))
     log.info("wrote %d table files to %s", len(written), TABLES_DIR)
+
+
+def run_figures(cfg: Config, slots: list[str] | None = None) -> list[Path]:
+    """Figures 5-8 and the validation curves from the first seed's run of each slot's cells.
+
+    AG-MAN's run of every slot is required (it draws Figures 5, 7 and 8); the baselines join
+    Figure 6 and every variant the curves when they have a run. The folder is replaced as a whole;
+    each PNG is also an artifact of one MLflow run tagged stage=figures.
+    """
+    from agman.data.demo import write_folder_atomically
+    from agman.reports.figures import SlotRuns, slot_figures
+    from agman.reports.tables import BASELINES
+
+    seed = cfg.train.seeds[0]
+    slots = list(cfg.datasets) if slots is None else slots
+    for slot in slots:  # every slot checked before minutes of drawing
+        checkpoint = CellPaths(slot, "agman").run(seed) / "best.pt"
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{checkpoint}: AG-MAN's checkpoint of slot {slot} (seed {seed}) is missing; the "
+                                    f"figures need it: run `dvc repro train@{slot}-agman`")
+    written: list[tuple[Path, float]] = []
+
+    def render(tmp: Path) -> None:
+        for slot in slots:
+            variants = ["agman"] + [c.variant for c in cfg.cells.values() if c.slot == slot and c.variant != "agman"]
+            checkpoints, curves = {}, {}
+            for variant in variants:
+                paths = CellPaths(slot, variant)
+                # Figure 6 compares the methods, as the paper's does; the ablations get curves only.
+                method = variant in ("agman", *BASELINES)
+                if method and (paths.run(seed) / "best.pt").is_file():
+                    checkpoints[variant] = paths.run(seed) / "best.pt"
+                elif method:
+                    log.info("%s: no run of %s (seed %d); left out of the figures", slot, variant, seed)
+                if paths.curves(seed).is_file():
+                    curves[variant] = paths.curves(seed)
+            written.extend(slot_figures(SlotRuns(slot, load_data(slot), checkpoints, curves), tmp, seed,
+                                        cfg.train.device))
+
+    write_folder_atomically(FIGURES_DIR, render)
+    pngs = [FIGURES_DIR / path.name for path, _ in written]
+    if not os.environ.get("AGMAN_NO_MLFLOW"):
+        from agman.tracking import MlflowRun
+
+        run = MlflowRun("figures", {"seed": seed, "profile": cfg.profile, "slots": ",".join(slots)},
+                        tags={"profile": cfg.profile})
+        for png in pngs:
+            run.log_artifact(png)
+        run.log_metrics({f"seconds_{path.stem}": seconds for path, seconds in written})
+        run.end()
+    log.info("wrote %d figures to %s", len(pngs), FIGURES_DIR)
+    return pngs

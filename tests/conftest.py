@@ -1,12 +1,14 @@
-"""Shared fixtures: a tiny rendered demo dataset and its prepared table, made once per session."""
+"""Shared fixtures: a tiny rendered demo dataset and its prepared table, made once per session;
+tiny trained runs for the figures and search tests."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from agman.config import SplitConfig
+from agman.config import Config, DataConfig, EvalConfig, ModelConfig, SplitConfig, TrainConfig, TripletsConfig
 from agman.data.attributes import dataset_attributes
 from agman.data.demo import write_demo_fashionai
 from agman.data.fashionai import read_fashionai_labels
@@ -37,3 +39,56 @@ def demo_data(tmp_path_factory, demo_root, demo_table) -> PreparedData:
     table, names = demo_table
     folder = tmp_path_factory.mktemp("cached") / "data"
     return cache_prepared(PreparedData(table, names, "retrieval"), demo_root, folder, 32, "array")
+
+
+
+def train_tiny_run(data: PreparedData, root: Path, out_dir: Path, curves: Path, name: str = "agman",
+                   triplets: np.ndarray | None = None) -> Path:
+    """One epoch of 2 batches of 8 triplets (ResNet-18, 32 px, embed_dim 16) on CPU: a real
+    best.pt in seconds, for the figures and search tests. Returns the run folder."""
+    # Imported here: every test session loads this file, most never train.
+    from agman.data.triplets import sample_triplets
+    from agman.training.loop import TrainPaths, train
+
+    baseline = name != "agman"  # the baselines have neither part (as in params.yaml's variants)
+    cfg = Config(
+        data=DataConfig(dataset=data.meta["dataset"], root=str(root), image_size=32, num_workers=0),
+        triplets=TripletsConfig(per_epoch=16),
+        model=ModelConfig(name=name, backbone="resnet18", pretrained=False, embed_dim=16,
+                          hierarchical=not baseline, cls_loss=not baseline),
+        train=TrainConfig(epochs=1, batch_size=8, max_batches=2, lr=1e-3, device="cpu"),
+        eval=EvalConfig(batch_size=64),
+    )
+    triplet_dir = out_dir.parent / f".{out_dir.name}-triplets"
+    triplet_dir.mkdir(parents=True)
+    if triplets is None:
+        triplets = sample_triplets(data.table, data.attributes, 16, seed=0, epoch=0)
+    np.save(triplet_dir / "epoch_000.npy", triplets)
+    train(cfg, data, TrainPaths(triplet_dir=triplet_dir, out_dir=out_dir, curves=curves))
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_trainer():
+    """``train_tiny_run``, for test modules that train a run of their own data."""
+    return train_tiny_run
+
+
+@pytest.fixture(scope="session")
+def tiny_project(tmp_path_factory) -> Path:
+    """A project folder laid out as the pipeline writes it: the demo FashionAI in data/demo/fashionai,
+    through the cache stage (value names included) in data/fashionai/cache, and tiny trained runs of
+    AG-MAN and CSN with their curves (runs/, reports/curves/). 150 images per attribute type leave
+    2-4 test queries and 9-16 test candidates per type, enough for every retrieval figure."""
+    project = tmp_path_factory.mktemp("project")
+    root = project / "data" / "demo" / "fashionai"
+    write_demo_fashionai(root, images_per_attribute=150, size=48, seed=3)
+    attributes = dataset_attributes("demo_fashionai")
+    table = split_items(read_fashionai_labels(root, attributes), SplitConfig(seed=1))
+    meta = {"dataset": "demo_fashionai", "attributes": [{"name": a.name, "values": list(a.values)} for a in attributes]}
+    data = cache_prepared(PreparedData(table, [a.name for a in attributes], "retrieval", meta=meta), root,
+                          project / "data" / "fashionai" / "cache", 32, "array")
+    for variant in ("agman", "csn"):
+        train_tiny_run(data, root, project / "runs" / "fashionai" / variant / "seed0",
+                       project / "reports" / "curves" / "fashionai" / variant / "seed0.csv", name=variant)
+    return project

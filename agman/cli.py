@@ -1,0 +1,31 @@
+"""The ``agman`` command (``[project.scripts]`` in pyproject.toml; also ``python -m agman``).
+
+    agman search --run <run folder or checkpoint> --image <query> --attribute <name> [...]
+
+The DVC stages have their own entry points (``stages/*.py``); this is for using a trained model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from agman import search
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="agman", description="AG-MAN: fine-grained fashion retrieval")
+    commands = parser.add_subparsers(dest="command", required=True)
+    search_parser = commands.add_parser(
+        "search", help="retrieve the gallery images closest to a query image under one attribute",
+        description=search.__doc__.split("\n\n")[0])
+    search.add_arguments(search_parser)
+    search_parser.set_defaults(handler=search.run_cli)
+    args = parser.parse_args(argv)
+    try:
+        args.handler(args)
+    except (OSError, KeyError, ValueError, RuntimeError) as err:
+        # Expected failures (a missing file, an unknown attribute, an unreadable image) get one
+        # line naming the cause, not a traceback.
+        print(f"agman {args.command}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
