@@ -79,13 +79,19 @@ def test_whole_matrix_and_tables(project):
         ours = [c for c in frame.columns if not c.endswith(("_std", "_paper", "_delta")) and c not in
                 ("variant", "method", *spec.marks)]
         assert ours and frame[ours].notna().all().all(), (spec.number, frame[ours])
+    figures = sorted(path.name for path in (dest / "reports" / "figures").glob("*.png"))
+    for name in ("fig5_retrieval_fashionai.png", "fig6_ranking_deepfashion.png", "fig7_attention_fashionai.png",
+                 "fig8_triplets_zappos.png", "curves_zappos.png"):
+        assert name in figures, figures
     # Nothing stale: a second repro runs no stage.
     assert "Running stage" not in run(["dvc", "repro"], dest, env)
 
     client = MlflowClient(tracking_uri=f"sqlite:///{dest / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("agman").experiment_id
     runs = client.search_runs([experiment], max_results=1000)
-    assert sorted(r.data.tags["stage"] for r in runs) == ["evaluate"] * len(cfg.cells) + ["train"] * len(cfg.cells)
+    stages = sorted(r.data.tags["stage"] for r in runs)
+    assert stages == ["evaluate"] * len(cfg.cells) + ["figures"] + ["train"] * len(cfg.cells)
+    runs = [r for r in runs if r.data.tags["stage"] != "figures"]
     table5 = client.search_runs([experiment], "tags.table_5 = 'true' and tags.stage = 'train'")
     assert sorted(r.data.tags["variant"] for r in table5) == ["aga_cls", "aga_hier", "aga_only", "agman"]
     assert {r.data.tags["dataset"] for r in table5} == {"fashionai"}
