@@ -10,8 +10,9 @@ that part of the resolved config, so ``dvc repro`` reruns just the stages a chan
     prepare@<slot>   data.split                  -> data/<slot>/prepared/  (parsed, split; agman.data.prepared)
     cache@<slot>     data.image_size/cache       -> data/<slot>/cache/     (prepared + resized image cache)
     triplets@<slot>  triplets, train.epochs      -> data/<slot>/triplets/epoch_XXX.npy
-    train@<cell>     model (+ variant), loss, train -> runs/<slot>/<variant>/seed<k>/, reports/curves/<slot>/<variant>/
-    evaluate@<cell>  eval (+ best.pt)            -> reports/cells/<slot>/<variant>/seed<k>/, reports/metrics/<cell>.json
+    cell@<cell>      model (+ variant), loss, train, eval -> runs/<slot>/<variant>/seed<k>/ (trained),
+                     reports/curves/<slot>/<variant>/, reports/cells/<slot>/<variant>/seed<k>/ and
+                     reports/metrics/<cell>.json (evaluated on the test split)
     tables           every cell's report         -> reports/tables/
     figures          the first seed's runs, caches -> reports/figures/ (Figures 5-8, validation curves)
 
@@ -125,8 +126,8 @@ def slot_params(cfg: Config) -> dict[str, dict]:
 
 
 def cell_params(cfg: Config, cell: str) -> dict[str, dict]:
-    """The part of a cell's config each of its stages depends on (seed-independent but for
-    ``seeds``: the cell's stages run every seed)."""
+    """The part of a cell's config its stage depends on, in two parts (training, evaluation);
+    seed-independent but for ``seeds``: the stage runs every seed."""
     c = cell_config(cfg, cell, cfg.train.seeds[0])
     d = c.data
     train = {k: v for k, v in to_dict(c.train).items() if k != "seed"}
@@ -463,6 +464,13 @@ def run_evaluate(cfg: Config, cell: str) -> dict:
     return metrics
 
 
+def run_cell(cfg: Config, cell: str) -> None:
+    """A table cell's stage: train every seed (a finished run of the same config, data and
+    training code is reused, so a change to the evaluation code only re-evaluates), then evaluate."""
+    run_train(cfg, cell)
+    run_evaluate(cfg, cell)
+
+
 def run_tables(cfg: Config) -> None:
     from agman.reports.tables import write_tables
 
@@ -487,7 +495,7 @@ def run_figures(cfg: Config, slots: list[str] | None = None) -> list[Path]:
         checkpoint = CellPaths(slot, "agman").run(seed) / "best.pt"
         if not checkpoint.is_file():
             raise FileNotFoundError(f"{checkpoint}: AG-MAN's checkpoint of slot {slot} (seed {seed}) is missing; the "
-                                    f"figures need it: run `dvc repro train@{slot}-agman`")
+                                    f"figures need it: run `dvc repro cell@{slot}-agman`")
     written: list[tuple[Path, float]] = []
 
     def render(tmp: Path) -> None:

@@ -56,7 +56,7 @@ def test_missing_agman_run_names_the_checkpoint_and_the_stage(tiny_project, monk
     with pytest.raises(FileNotFoundError) as err:
         run_figures(Config(cells=CELLS, train=TrainConfig(device="cpu")), slots=["fashionai", "deepfashion"])
     assert "runs/deepfashion/agman/seed0/best.pt" in str(err.value)
-    assert "dvc repro train@deepfashion-agman" in str(err.value)
+    assert "dvc repro cell@deepfashion-agman" in str(err.value)
     assert sorted(tiny_project.rglob("*.png")) == before  # checked before anything is drawn
 
 

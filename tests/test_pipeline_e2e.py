@@ -110,9 +110,9 @@ def test_an_experiment_on_one_cell_retrains_only_that_cell(project):
     dest, env = project
     run(["git", "add", "-A"], dest, env)
     run(["git", "commit", "-qm", "baseline"], dest, env)
-    out = run(["dvc", "exp", "run", "-S", "model.aga.sa=false", "evaluate@fashionai-agman"], dest, env)
+    out = run(["dvc", "exp", "run", "-S", "model.aga.sa=false", "cell@fashionai-agman"], dest, env)
     ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
-    assert ran == ["evaluate@fashionai-agman", "resolve", "train@fashionai-agman"], ran
+    assert ran == ["cell@fashionai-agman", "resolve"], ran
     rows = json.loads(run(["dvc", "exp", "show", "--json"], dest, env))
     found = []
     for baseline in rows:

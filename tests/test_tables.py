@@ -182,8 +182,8 @@ def test_missing_cells_are_all_listed_with_their_stage(cells_root):
         collect(cells_root, (0,))
     message = str(info.value)
     assert "2 of the 26 evaluated cells" in message
-    assert "fashionai/csn/seed0 (no folder" in message and "dvc repro evaluate@fashionai-csn" in message
-    assert "deepfashion/no_sa/seed0 (no metrics.json" in message and "evaluate@deepfashion-no_sa" in message
+    assert "fashionai/csn/seed0 (no folder" in message and "dvc repro cell@fashionai-csn" in message
+    assert "deepfashion/no_sa/seed0 (no metrics.json" in message and "cell@deepfashion-no_sa" in message
 
 
 def test_missing_attribute_value_names_cell_and_attribute(cells_root):

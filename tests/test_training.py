@@ -109,3 +109,28 @@ def test_every_model_trains_one_epoch(tmp_path, demo_data, name):
     assert np.isfinite(record["loss"]) and 0.0 <= record["val_map"] <= 1.0
     assert (record["cls"] > 0) == (name == "agman")  # only AG-MAN has the classification branch
     assert (record["penalty"] > 0) == (name == "csn")  # only CSN has a regulariser of its own
+
+
+def test_a_finished_run_is_reused_until_the_training_code_changes(tmp_path, demo_data, monkeypatch, caplog):
+    cfg = tiny_config("unused", epochs=1)
+    paths = make_paths(tmp_path, demo_data, cfg)
+    first = train(cfg, demo_data, paths)
+    weights = load_checkpoint(paths.out_dir / "best.pt")["model"]
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished run of the same config, data and code must not train again")
+
+    monkeypatch.setattr(loop_module, "_train_epoch", no_training)
+    with caplog.at_level("INFO"):
+        again = train(cfg, demo_data, paths)
+    assert "reusing it" in caplog.text and again.best_score == first.best_score
+    assert all(torch.equal(weights[k], v) for k, v in load_checkpoint(paths.out_dir / "best.pt")["model"].items())
+
+    monkeypatch.setattr(loop_module, "code_digest", lambda: "edited model code")
+    with pytest.raises(AssertionError, match="must not train again"):  # stale: it trains from scratch
+        train(cfg, demo_data, paths)
+    monkeypatch.undo()
+    np.save(paths.triplet_dir / "epoch_000.npy", sample_triplets(demo_data.table, demo_data.attributes, 24, 9, 0))
+    monkeypatch.setattr(loop_module, "_train_epoch", no_training)
+    with pytest.raises(AssertionError, match="must not train again"):  # new triplet files: stale too
+        train(cfg, demo_data, paths)

@@ -2,7 +2,7 @@
 
 A cell is one evaluated (dataset, variant, seed) run in ``<cells_root>/<dataset>/<variant>/seed<k>/``
 (``cell.json``, ``metrics.json``, ``per_item.csv``), produced by the DVC stage
-``evaluate@<dataset>-<variant>`` (which evaluates every seed of the cell). ``write_tables`` reads every cell Tables 2-10 need and
+``cell@<dataset>-<variant>`` (which trains and evaluates every seed of the cell). ``write_tables`` reads every cell Tables 2-10 need and
 writes ``table{2..10}.{md,csv,tex}`` plus a ``README.md`` holding all tables in reading order.
 
 Numbers. MAP and accuracy are percentages with 2 decimals, the loss has 4; with several seeds a
@@ -143,8 +143,8 @@ def cell_name(dataset: str, variant: str, seed: int) -> str:
 
 
 def stage_name(dataset: str, variant: str, seed: int) -> str:
-    """The DVC stage that evaluates a cell, all its seeds (a foreach stage of dvc.yaml)."""
-    return f"evaluate@{dataset}-{variant}"
+    """The DVC stage that trains and evaluates a cell, all its seeds (a foreach stage of dvc.yaml)."""
+    return f"cell@{dataset}-{variant}"
 
 
 def tables_of(dataset: str, variant: str) -> tuple[int, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -58,6 +59,33 @@ def resolve_memory_format(name: str, device: torch.device) -> torch.memory_forma
     return torch.channels_last if name == "channels_last" else torch.contiguous_format
 
 
+#: The code whose change makes a trained run stale. The evaluation code is left out on purpose:
+#: what a change there needs is a re-evaluation of the same weights.
+TRAINING_CODE = ("models", "losses", "training", "data/images.py", "data/cache.py", "data/prepared.py")
+
+
+def code_digest() -> str:
+    """SHA-256 over the training code's source files (``TRAINING_CODE`` under agman/)."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for entry in TRAINING_CODE:
+        for path in sorted((package / entry).rglob("*.py")) if (package / entry).is_dir() else [package / entry]:
+            digest.update(str(path.relative_to(package)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def data_digest(data: PreparedData, triplet_dir: Path) -> str:
+    """SHA-256 over the prepared table, its triplet lists and every epoch's triplet file."""
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(data.table, index=True).to_numpy().tobytes())
+    for split in sorted(data.triplets):
+        digest.update(data.triplets[split].tobytes())
+    for path in sorted(triplet_dir.glob("epoch_*.npy")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 @dataclass
 class TrainPaths:
     triplet_dir: Path  # epoch_000.npy, epoch_001.npy, ...
@@ -87,9 +115,11 @@ def _write_curves(path: Path, history: list[dict]) -> None:
 def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=None) -> TrainState:
     """Train, validate every epoch, keep ``best.pt`` and ``last.pt``; resume from ``last.pt``.
 
-    ``last.pt`` is resumed only when its fingerprint (config + prepared table) matches this
-    run's and it is unfinished; otherwise training starts over. ``tracker_factory(run_id)``
-    returns an MlflowRun (resumed when ``run_id`` is given) or None to skip tracking.
+    ``last.pt`` is used only when its fingerprint (config, prepared data, triplet files and the
+    training code) matches this run's: an unfinished run resumes, a finished one is reused as it
+    is (so re-running a cell's stage after a change to the evaluation code only re-evaluates);
+    otherwise training starts over. ``tracker_factory(run_id)`` returns an MlflowRun (resumed when
+    ``run_id`` is given) or None to skip tracking.
     """
     tc = cfg.train
     device = pick_device(tc.device)
@@ -107,16 +137,17 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
     model = model.to(memory_format=memory_format)
     forward = torch.compile(model) if (on_cuda and tc.compile) else model
 
-    # The digest stands for the split and the data; the triplet files are covered by their config.
-    digest = int(pd.util.hash_pandas_object(data.table, index=True).sum())
-    digest += sum(int(pd.util.hash_array(t.ravel()).sum()) for t in data.triplets.values())
     fp = fingerprint(cfg.data.root, cfg.data.image_size, cfg.triplets, cfg.model, cfg.loss, cfg.train, cfg.eval,
-                     digest % (1 << 63))
+                     data_digest(data, paths.triplet_dir), code_digest())
     state = TrainState()
     last = paths.out_dir / "last.pt"
     if last.is_file():
         ckpt = load_checkpoint(last)
-        if ckpt.get("fingerprint") == fp and ckpt["state"]["epoch"] < tc.epochs:
+        finished = ckpt["state"]["epoch"] >= tc.epochs
+        if ckpt.get("fingerprint") == fp and finished and (paths.out_dir / "best.pt").is_file():
+            log.info("%s is a finished run of this config, data and code; reusing it", last)
+            return TrainState(**ckpt["state"])
+        if ckpt.get("fingerprint") == fp and not finished:
             model.load_state_dict(ckpt["model"])
             weighting.load_state_dict(ckpt["weighting"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -125,7 +156,7 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
             state = TrainState(**ckpt["state"])
             log.info("resuming from %s after epoch %d", last, state.epoch)
         else:
-            log.info("%s belongs to another or a finished run; training from scratch", last)
+            log.info("%s belongs to another run (or its best.pt is gone); training from scratch", last)
 
     tracker = tracker_factory(state.run_id) if tracker_factory else None
     if tracker is not None:

@@ -1,6 +1,6 @@
-"""DVC stage `evaluate@<cell>`: see agman.pipeline for what it reads and writes.
+"""DVC stage `cell@<cell>`: train and evaluate one table cell; see agman.pipeline.
 
-    python -m stages.evaluate <cell>      # a key of `cells` in params.yaml, e.g. fashionai-agman
+    python -m stages.cell <cell>      # a key of `cells` in params.yaml, e.g. fashionai-agman
 """
 
 import sys
@@ -14,7 +14,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         raise SystemExit(__doc__)
     pipeline.setup_logging()
-    pipeline.run_evaluate(load_config(), args[0])
+    pipeline.run_cell(load_config(), args[0])
 
 
 if __name__ == "__main__":
