@@ -128,6 +128,8 @@ def cell_params(cfg: Config, cell: str) -> dict[str, dict]:
     c = cell_config(cfg, cell, cfg.train.seeds[0])
     d = c.data
     train = {k: v for k, v in to_dict(c.train).items() if k != "seed"}
+    if c.train.nproc == 1:  # the multi-process knobs cannot change a single-process run
+        train = {k: v for k, v in train.items() if k not in ("nproc", "sync_bn")}
     return {
         # Only the data fields training reads: the split and the demo settings reach it through
         # data/<slot>/cache, so a change there that leaves the data unchanged retrains nothing.
