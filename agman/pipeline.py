@@ -97,7 +97,9 @@ def cell_paths(cfg: Config, cell: str) -> CellPaths:
 
 
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    # Under torchrun only rank 0 says what happens; the other ranks report warnings and errors.
+    level = logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
 
 
 def dataset_kind(dataset: str) -> str:
@@ -373,19 +375,47 @@ def _tracker_factory(cfg: Config, stage: str, cell: str, parent_run_id: str | No
 
 
 def run_train(cfg: Config, cell: str) -> None:
-    """Train a cell once per seed of ``train.seeds``; each seed resumes on its own."""
+    """Train a cell once per seed of ``train.seeds``; each seed resumes on its own.
+
+    With ``train.nproc`` > 1 and not already under torchrun, the stage runs itself again under
+    ``torchrun --standalone --nproc_per_node <nproc>`` and waits for it. With ``$AGMAN_GPUS`` set
+    (parallel jobs, README "Several GPUs") it first takes ``nproc`` GPUs of that pool that no
+    other job holds.
+    """
     from agman.evaluation import SCORE
+    from agman.training import distributed
     from agman.training.loop import TrainPaths, train
 
+    if not distributed.launched():
+        distributed.claim_gpus(cfg.train.nproc)  # before anything asks CUDA for its devices
+        if cfg.train.nproc > 1:
+            _relaunch_under_torchrun(cfg.train.nproc, cell)
+            return
     paths = cell_paths(cfg, cell)
     data = load_data(paths.slot)
-    for seed in cfg.train.seeds:
-        run_cfg = cell_config(cfg, cell, seed)
-        state = train(run_cfg, data, TrainPaths(triplet_dir=SlotPaths(paths.slot).triplets, out_dir=paths.run(seed),
-                                                curves=paths.curves(seed)),
-                      tracker_factory=_tracker_factory(run_cfg, "train", cell))
-        log.info("%s seed %d: best validation %s %.4f at epoch %d", cell, seed, SCORE[data.task], state.best_score,
-                 state.best_epoch)
+    try:
+        for seed in cfg.train.seeds:
+            run_cfg = cell_config(cfg, cell, seed)
+            state = train(run_cfg, data, TrainPaths(triplet_dir=SlotPaths(paths.slot).triplets,
+                                                    out_dir=paths.run(seed), curves=paths.curves(seed)),
+                          tracker_factory=_tracker_factory(run_cfg, "train", cell))
+            log.info("%s seed %d: best validation %s %.4f at epoch %d", cell, seed, SCORE[data.task],
+                     state.best_score, state.best_epoch)
+    finally:
+        distributed.teardown()
+
+
+def _relaunch_under_torchrun(nproc: int, cell: str) -> None:
+    """``python -m stages.train <cell>`` again, as ``nproc`` processes under torchrun
+    (``--standalone``: a free local port, so parallel jobs do not collide)."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "stages.train", cell]
+    log.info("train.nproc = %d: %s", nproc, " ".join(cmd))
+    rc = subprocess.run(cmd, check=False).returncode
+    if rc:
+        raise SystemExit(rc)
 
 
 def _evaluate_seed(cfg: Config, cell: str, data, seed: int) -> dict:
