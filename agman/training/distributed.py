@@ -15,7 +15,8 @@ The scheme (README "Several GPUs"):
   possible; if it has fewer triplets than there are ranks it is dropped (logged).
 * Gradients. Every loss term is a mean over the micro-batch, so with equal shards DDP's gradient
   average is the gradient of the global batch's mean. Unequal shards (the short last batch) are
-  weighted by ``N n_r / b`` (``loss_scale``), which makes the average exact again.
+  weighted by ``N n_r / b`` (``loss_scale``), which makes the average exact again. (CSN's
+  regulariser, the square root of a batch mean, is the one term computed per rank.)
 * BatchNorm. With ``train.sync_bn`` (default) BatchNorm normalises with the statistics of the
   global batch (``sync_batchnorm``), so the forward pass equals the single-process one up to
   float summation order; without it each rank uses its own micro-batch's statistics.
