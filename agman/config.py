@@ -155,6 +155,12 @@ class TrainConfig:
     memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"  # auto: channels_last on CUDA only
     compile: bool = False  # torch.compile the model (CUDA only; slow to start)
     max_batches: int = 0  # stop each epoch after this many batches (0 = all; for smoke runs)
+    # processes (GPUs) one cell trains on: > 1 makes the train stage relaunch itself under torchrun
+    # (README "Several GPUs"); batch_size stays the global batch and must be divisible by it
+    nproc: int = 1
+    # with several processes: BatchNorm statistics over the global batch (SyncBatchNorm), as with
+    # one process; false = each process's own micro-batch statistics (ignored with one process)
+    sync_bn: bool = True
 
 
 @dataclass(frozen=True)
@@ -336,6 +342,9 @@ def variant_model(cfg: Config, variant: str) -> ModelConfig:
 
 
 def _check_cells(cfg: Config) -> None:
+    if cfg.train.nproc < 1 or cfg.train.batch_size % cfg.train.nproc:
+        raise ConfigError(f"train.nproc: {cfg.train.nproc} processes cannot split train.batch_size "
+                          f"{cfg.train.batch_size} evenly (the global batch); use a divisor of it")
     if set(cfg.datasets) != set(SLOTS):
         raise ConfigError(f"datasets: expected exactly the table slots {list(SLOTS)}, got {list(cfg.datasets)}")
     for variant in cfg.variants:

@@ -100,7 +100,9 @@ def cell_paths(cfg: Config, cell: str) -> CellPaths:
 
 
 def setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    # Under torchrun only rank 0 says what happens; the other ranks report warnings and errors.
+    level = logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
 
 
 def dataset_kind(dataset: str) -> str:
@@ -131,6 +133,8 @@ def cell_params(cfg: Config, cell: str) -> dict[str, dict]:
     c = cell_config(cfg, cell, cfg.train.seeds[0])
     d = c.data
     train = {k: v for k, v in to_dict(c.train).items() if k != "seed"}
+    if c.train.nproc == 1:  # the multi-process knobs cannot change a single-process run
+        train = {k: v for k, v in train.items() if k not in ("nproc", "sync_bn")}
     return {
         # Only the data fields training reads: the split and the demo settings reach it through
         # data/<slot>/cache, so a change there that leaves the data unchanged retrains nothing.
@@ -377,19 +381,48 @@ def _tracker_factory(cfg: Config, stage: str, cell: str, parent_run_id: str | No
 
 
 def run_train(cfg: Config, cell: str) -> None:
-    """Train a cell once per seed of ``train.seeds``; each seed resumes on its own."""
+    """Train a cell once per seed of ``train.seeds``; each seed resumes on its own.
+
+    With ``train.nproc`` > 1 and not already under torchrun, the stage runs itself again under
+    ``torchrun --standalone --nproc_per_node <nproc>`` and waits for it. With ``$AGMAN_GPUS`` set
+    (parallel jobs, README "Several GPUs") it first takes ``nproc`` GPUs of that pool that no
+    other job holds.
+    """
     from agman.evaluation import SCORE
+    from agman.training import distributed
     from agman.training.loop import TrainPaths, train
 
+    if not distributed.launched():
+        distributed.claim_gpus(cfg.train.nproc)  # before anything asks CUDA for its devices
+        if cfg.train.nproc > 1:
+            _relaunch_under_torchrun(cfg.train.nproc, cell)
+            return
     paths = cell_paths(cfg, cell)
     data = load_data(paths.slot)
-    for seed in cfg.train.seeds:
-        run_cfg = cell_config(cfg, cell, seed)
-        state = train(run_cfg, data, TrainPaths(triplet_dir=SlotPaths(paths.slot).triplets, out_dir=paths.run(seed),
-                                                curves=paths.curves(seed)),
-                      tracker_factory=_tracker_factory(run_cfg, "train", cell))
-        log.info("%s seed %d: best validation %s %.4f at epoch %d", cell, seed, SCORE[data.task], state.best_score,
-                 state.best_epoch)
+    try:
+        for seed in cfg.train.seeds:
+            run_cfg = cell_config(cfg, cell, seed)
+            state = train(run_cfg, data, TrainPaths(triplet_dir=SlotPaths(paths.slot).triplets,
+                                                    out_dir=paths.run(seed), curves=paths.curves(seed)),
+                          tracker_factory=_tracker_factory(run_cfg, "train", cell))
+            log.info("%s seed %d: best validation %s %.4f at epoch %d", cell, seed, SCORE[data.task],
+                     state.best_score, state.best_epoch)
+    finally:
+        distributed.teardown()
+
+
+def _relaunch_under_torchrun(nproc: int, cell: str) -> None:
+    """``python -m stages.cell <cell>`` again, as ``nproc`` processes under torchrun (they train;
+    the launching process evaluates once they are done)
+    (``--standalone``: a free local port, so parallel jobs do not collide)."""
+    import subprocess
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "stages.cell", cell]
+    log.info("train.nproc = %d: %s", nproc, " ".join(cmd))
+    rc = subprocess.run(cmd, check=False).returncode
+    if rc:
+        raise SystemExit(rc)
 
 
 def _evaluate_seed(cfg: Config, cell: str, data, seed: int) -> dict:
@@ -467,8 +500,11 @@ def run_evaluate(cfg: Config, cell: str) -> dict:
 def run_cell(cfg: Config, cell: str) -> None:
     """A table cell's stage: train every seed (a finished run of the same config, data and
     training code is reused, so a change to the evaluation code only re-evaluates), then evaluate."""
+    from agman.training import distributed
+
     run_train(cfg, cell)
-    run_evaluate(cfg, cell)
+    if not distributed.launched():  # under torchrun the ranks only train; their launcher evaluates
+        run_evaluate(cfg, cell)
 
 
 def run_tables(cfg: Config) -> None:

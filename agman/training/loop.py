@@ -4,6 +4,10 @@ atomic checkpoints and resume.
 
 One file of triplets per epoch comes from the ``triplets`` stage. Each batch stacks anchors,
 positives and negatives into one forward pass of 3B images.
+
+The same loop runs one process or several (``torchrun``; ``agman.training.distributed`` has the
+scheme): each rank trains on its part of every global batch inside DistributedDataParallel, and
+rank 0 alone validates and writes checkpoints, curves and MLflow logs while the others wait.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from agman.data.prepared import PreparedData
 from agman.evaluation import evaluate, flat_metrics
 from agman.losses import attribute_classification_loss, build_weighting, triplet_ranking_loss
 from agman.models import build_model, trains_classification
+from agman.training import distributed
 from agman.training.checkpoint import (load_checkpoint, restore_rng_states, rng_states, save_checkpoint,
                                        seed_everything)
 
@@ -112,6 +117,16 @@ def _write_curves(path: Path, history: list[dict]) -> None:
     tmp.replace(path)
 
 
+def run_fingerprint(cfg: Config, data: PreparedData, triplet_dir: Path) -> str:
+    """What ``last.pt`` must match to be resumed or reused: the config, the data (table, triplet
+    lists, every epoch's triplet file) and the training code. How many processes train
+    (``train.nproc``, ``train.sync_bn``) is left out: the global batches are the same, so an
+    interrupted run may resume on another number of GPUs, or on one."""
+    train = {k: v for k, v in to_dict(cfg.train).items() if k not in ("nproc", "sync_bn")}
+    return fingerprint(cfg.data.root, cfg.data.image_size, cfg.triplets, cfg.model, cfg.loss, train, cfg.eval,
+                       data_digest(data, triplet_dir), code_digest())
+
+
 def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=None) -> TrainState:
     """Train, validate every epoch, keep ``best.pt`` and ``last.pt``; resume from ``last.pt``.
 
@@ -122,23 +137,29 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
     ``run_id`` is given) or None to skip tracking.
     """
     tc = cfg.train
-    device = pick_device(tc.device)
+    device = distributed.setup(pick_device(tc.device))  # this rank's device when started by torchrun
+    world = distributed.world_size()
+    distributed.check_batch_size(tc.batch_size)
     seed_everything(tc.seed)
     n_attr = len(data.attributes)
-    model = build_model(cfg.model, n_attr).to(device)
+    model = build_model(cfg.model, n_attr)
+    if world > 1 and tc.sync_bn:
+        model = distributed.sync_batchnorm(model, device)
+    model = model.to(device)
     weighting = build_weighting(cfg.loss, with_cls=trains_classification(cfg.model)).to(device)
-    log.info("loss: triplet margin %.3g, weighting %s over %s; device %s, autocast %s, memory format %s",
+    distributed.seed_rank(tc.seed)  # ranks > 0: flips of their own (the model is the same everywhere)
+    log.info("loss: triplet margin %.3g, weighting %s over %s; device %s, autocast %s, memory format %s%s",
              cfg.loss.margin, type(weighting).__name__, "+".join(weighting.weights()), device,
-             tc.amp_dtype if device.type == "cuda" else "off", tc.memory_format)
+             tc.amp_dtype if device.type == "cuda" else "off", tc.memory_format,
+             f"; {world} processes, {tc.batch_size // world} triplets each per batch, BatchNorm "
+             f"{'synced' if tc.sync_bn else 'per process'}" if world > 1 else "")
     optimizer = torch.optim.Adam([*model.parameters(), *weighting.parameters()], lr=tc.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=tc.lr_step, gamma=tc.lr_gamma)
     on_cuda = device.type == "cuda"
     memory_format = resolve_memory_format(tc.memory_format, device)
     model = model.to(memory_format=memory_format)
-    forward = torch.compile(model) if (on_cuda and tc.compile) else model
 
-    fp = fingerprint(cfg.data.root, cfg.data.image_size, cfg.triplets, cfg.model, cfg.loss, cfg.train, cfg.eval,
-                     data_digest(data, paths.triplet_dir), code_digest())
+    fp = run_fingerprint(cfg, data, paths.triplet_dir)
     state = TrainState()
     last = paths.out_dir / "last.pt"
     if last.is_file():
@@ -152,13 +173,24 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
             weighting.load_state_dict(ckpt["weighting"])
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
-            restore_rng_states(ckpt["rng"])
             state = TrainState(**ckpt["state"])
+            per_rank = ckpt.get("rng_ranks") or []
+            if len(per_rank) == world:  # each rank continues its own random stream
+                restore_rng_states(per_rank[distributed.rank()])
+            else:  # one process, or another process count than the interrupted run's
+                restore_rng_states(ckpt["rng"])
+                distributed.seed_rank(tc.seed, state.epoch)
             log.info("resuming from %s after epoch %d", last, state.epoch)
         else:
             log.info("%s belongs to another run (or its best.pt is gone); training from scratch", last)
 
-    tracker = tracker_factory(state.run_id) if tracker_factory else None
+    # DDP after loading: the wrappers train, ``model`` and ``weighting`` are what is saved.
+    forward = distributed.wrap(model, device)
+    forward = torch.compile(forward) if (on_cuda and tc.compile) else forward
+    weigh = distributed.wrap(weighting, device)
+
+    main = distributed.is_main()  # rank 0 validates, saves and logs; the others wait at a barrier
+    tracker = tracker_factory(state.run_id) if (tracker_factory and main) else None
     if tracker is not None:
         state.run_id = tracker.run_id
         (paths.out_dir).mkdir(parents=True, exist_ok=True)
@@ -166,33 +198,41 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
     status = "FAILED"
     try:
         epochs = tqdm(range(state.epoch, tc.epochs), desc="epochs", unit="epoch", initial=state.epoch,
-                      total=tc.epochs)
+                      total=tc.epochs, disable=not main)
         for epoch in epochs:
-            record = _train_epoch(cfg, forward, weighting, optimizer, data, paths, epoch, device, memory_format)
+            record = _train_epoch(cfg, forward, weigh, optimizer, data, paths, epoch, device, memory_format)
+            record.update({f"weight_{k}": v for k, v in weighting.weights().items()})
             record["lr"] = optimizer.param_groups[0]["lr"]
             scheduler.step()
-            with autocast_context(device, tc.amp_dtype):
-                val = evaluate(model, data, "valid", cfg, device)
-            val.pop("per_item")  # per-query rows are for the test tables, not the checkpoint
-            record.update(flat_metrics(val, "val"))
-            state.history.append(record)
             state.epoch = epoch + 1
-            epochs.set_postfix(loss=f"{record['loss']:.4f}", val=f"{val['score']:.4f}")
-            log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 5) for k, v in record.items()}))
-            if tracker is not None:
-                tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch + 1)
-            if val["score"] > state.best_score:
-                state.best_score, state.best_epoch = val["score"], epoch + 1
-                save_checkpoint(paths.out_dir / "best.pt", {
-                    "model": model.state_dict(), "config": to_dict(cfg), "attributes": data.attributes,
-                    "epoch": epoch + 1, "val": val,
+            if main:
+                with autocast_context(device, tc.amp_dtype):
+                    val = evaluate(model, data, "valid", cfg, device)
+                val.pop("per_item")  # per-query rows are for the test tables, not the checkpoint
+                record.update(flat_metrics(val, "val"))
+                state.history.append(record)
+                epochs.set_postfix(loss=f"{record['loss']:.4f}", val=f"{val['score']:.4f}")
+                log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 5) for k, v in record.items()}))
+                if tracker is not None:
+                    tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch + 1)
+                if val["score"] > state.best_score:
+                    state.best_score, state.best_epoch = val["score"], epoch + 1
+                    save_checkpoint(paths.out_dir / "best.pt", {
+                        "model": model.state_dict(), "config": to_dict(cfg), "attributes": data.attributes,
+                        "epoch": epoch + 1, "val": val,
+                    })
+            # Every rank's random stream, for resuming each; the other ranks wait here (and at the
+            # barrier below) while rank 0 validates and saves.
+            rngs = distributed.gather_object(rng_states())
+            if main:
+                save_checkpoint(last, {
+                    "fingerprint": fp, "model": model.state_dict(), "weighting": weighting.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rngs[0],
+                    **({"rng_ranks": rngs} if len(rngs) > 1 else {}), "state": state.__dict__,
                 })
-            save_checkpoint(last, {
-                "fingerprint": fp, "model": model.state_dict(), "weighting": weighting.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_states(),
-                "state": state.__dict__,
-            })
-            _write_curves(paths.curves, state.history)
+                _write_curves(paths.curves, state.history)
+            distributed.barrier()
+        state = distributed.broadcast_object(state)  # every rank returns rank 0's history
         if tracker is not None:
             tracker.log_metrics({"best_val_score": state.best_score, "best_epoch": state.best_epoch})
             tracker.log_artifact(paths.curves)
@@ -205,20 +245,27 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
 
 def _train_epoch(cfg: Config, model, weighting, optimizer, data: PreparedData, paths: TrainPaths, epoch: int,
                  device: torch.device, memory_format) -> dict:
+    """One epoch over this rank's part of each global batch; the losses returned are means over
+    every rank's triplets."""
     tc = cfg.train
     triplet_file = paths.triplet_dir / f"epoch_{epoch:03d}.npy"
     if not triplet_file.is_file():
         raise FileNotFoundError(f"{triplet_file}: no triplets for epoch {epoch + 1} (train.epochs = {tc.epochs}); "
                                 "rerun the triplets stage")
     triplets = np.load(triplet_file)
-    loader = DataLoader(TripletDataset(data.cache, data.entries, triplets),
-                        batch_size=tc.batch_size, shuffle=False, num_workers=cfg.data.num_workers,
-                        pin_memory=device.type == "cuda")
+    batches = distributed.ShardedBatches(len(triplets), tc.batch_size, distributed.rank(), distributed.world_size())
+    dropped = len(triplets) - sum(batches.global_size(b) for b in range(len(batches)))
+    if dropped:
+        log.warning("epoch %d: the last %d triplets are fewer than the %d processes and are left out", epoch + 1,
+                    dropped, distributed.world_size())
+    loader = DataLoader(TripletDataset(data.cache, data.entries, triplets), batch_sampler=batches,
+                        num_workers=cfg.data.num_workers, pin_memory=device.type == "cuda")
     n_batches = len(loader) if not tc.max_batches else min(len(loader), tc.max_batches)
     model.train()
     sums = {"loss": 0.0, "triplet": 0.0, "cls": 0.0, "penalty": 0.0}
     seen = 0
-    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{tc.epochs}", total=n_batches, leave=False, unit="batch")
+    bar = tqdm(loader, desc=f"epoch {epoch + 1}/{tc.epochs}", total=n_batches, leave=False, unit="batch",
+               disable=not distributed.is_main())
     for batch, (anchor, positive, negative, attr) in enumerate(bar):
         if batch >= n_batches:
             break
@@ -235,18 +282,20 @@ def _train_epoch(cfg: Config, model, weighting, optimizer, data: PreparedData, p
         if out.penalty is not None:  # a model's own regulariser (CSN's norms), outside the weighting
             losses["penalty"] = out.penalty.float()
             loss = loss + losses["penalty"]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss ({loss.item()}) at epoch {epoch + 1}, batch {batch + 1}: "
-                                     + ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items()))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        # The batch's values over all ranks: sums weighted by each rank's triplets (as they are
+        # with one process), so every rank sees the same numbers and stops on the same batch.
         n = len(attr)
-        seen += n
-        sums["loss"] += loss.item() * n
-        for k, v in losses.items():
-            sums[k] += v.item() * n
+        values = dict(loss=loss.item(), **{k: v.item() for k, v in losses.items()})
+        totals = distributed.all_reduce_sum([v * n for v in values.values()] + [n])
+        if not math.isfinite(totals[0]):
+            raise FloatingPointError(f"non-finite loss ({totals[0] / totals[-1]}) at epoch {epoch + 1}, batch "
+                                     f"{batch + 1}: " + ", ".join(f"{k}={v:.4g}" for k, v in values.items()))
+        scale = distributed.loss_scale(n, batches.global_size(batch))
+        optimizer.zero_grad(set_to_none=True)
+        (loss if scale == 1 else loss * scale).backward()  # DDP averages the gradients over ranks
+        optimizer.step()
+        seen += int(totals[-1])
+        for k, total in zip(values, totals):
+            sums[k] += total
         bar.set_postfix(loss=f"{sums['loss'] / seen:.4f}")
-    record = {"epoch": epoch + 1, **{k: v / max(seen, 1) for k, v in sums.items()}}
-    record.update({f"weight_{k}": v for k, v in weighting.weights().items()})
-    return record
+    return {"epoch": epoch + 1, **{k: v / max(seen, 1) for k, v in sums.items()}}
