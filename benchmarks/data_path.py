@@ -11,7 +11,8 @@ thread: images/s per core.
 
 The photos are synthesised (smooth gradients, soft blobs, texture and sensor noise, 512x680,
 quality 90) in a temporary folder, so their size and entropy resemble FashionAI's. The loader
-check runs a DataLoader with 2 workers over a TripletDataset (3 images per item) on the cache.
+check runs a DataLoader (batch 16, in the main process and with 2 workers) over a TripletDataset
+(3 images per item) on the cache, collation into (16, 3, 224, 224) float batches included.
 
     python benchmarks/data_path.py                    # 200 photos, 3 passes
     python benchmarks/data_path.py --images 8 --repeats 1 --loader-items 8   # toy
@@ -143,7 +144,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--height", type=int, default=680)
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over the photos")
     parser.add_argument("--loader-items", type=int, default=300, help="triplets for the DataLoader check")
-    parser.add_argument("--loader-workers", type=int, default=2)
+    parser.add_argument("--loader-workers", type=int, nargs="+", default=[0, 2],
+                        help="DataLoader worker counts to measure (0 = in the main process)")
     parser.add_argument("--loader-epochs", type=int, default=3)
     parser.add_argument("--loader-format", default="jpeg", choices=["jpeg", "array"])
     parser.add_argument("--seed", type=int, default=0)
@@ -190,8 +192,13 @@ def main(argv: list[str] | None = None) -> dict:
         # Cores one GPU would need to be fed at the published ResNet-50 rates, per path.
         result["cores_to_feed_anchor"] = {
             anchor: {k: round(img_s / v, 1) for k, v in rates.items()} for anchor, img_s in ANCHORS.items()}
-        result["loader"] = loader_rate(caches[args.loader_format], args.loader_items, args.loader_workers, 16,
-                                       args.loader_epochs, args.seed)
+        torch.set_num_threads(1)  # workers use one thread each; so does the main process here
+        try:
+            result["loader"] = {f"workers_{w}": loader_rate(caches[args.loader_format], args.loader_items, w, 16,
+                                                            args.loader_epochs, args.seed)
+                                for w in args.loader_workers}
+        finally:
+            torch.set_num_threads(threads)
     result["machine_after"] = {"load_average_1_5_15min": common.machine().get("load_average_1_5_15min")}
     print(json.dumps(result, indent=2))
     return result

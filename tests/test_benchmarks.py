@@ -63,8 +63,9 @@ def test_data_path_benchmark_paths_agree():
         assert d["shape"] == [3, 224, 224]
         assert d["mean_abs_diff_levels"] <= MEAN_LEVELS, fmt
         assert d["p99_abs_diff_levels"] <= P99_LEVELS, fmt
-    loader = result["loader"]
-    assert loader["batch_shapes"][0] == [6, 3, 224, 224] and loader["images_per_s"] > 0
+    for loader in result["loader"].values():
+        assert loader["batch_shapes"][0] == [6, 3, 224, 224] and loader["images_per_s"] > 0
+    assert set(result["loader"]) == {"workers_0", "workers_2"}
     assert set(result["cores_to_feed_anchor"]) == set(data_path.ANCHORS)
 
 
