@@ -9,6 +9,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import data_path  # noqa: E402
+import flops  # noqa: E402
 import eval_map  # noqa: E402
 import gpu_train_step  # noqa: E402
 import train_step  # noqa: E402
@@ -81,3 +82,37 @@ def test_gpu_train_step_benchmark_runs_on_cpu_and_reports_every_field():
     assert r["bf16_cl_over_fp32_nchw_at_1"] > 0 and r["plain_resnet18_over_agman_at_1"] > 0
     assert r["compiled_over_fp32_nchw_at_1"] is None  # --compile not given
     assert result["targets"]["apply"] is False  # CPU toy: the booleans mean nothing here
+
+
+def test_flops_benchmark_counts_the_cells_it_is_given():
+    result = flops.main(["--size", "32", "--cells", "fashionai-agman", "fashionai-csn"])
+    cells = result["cells"]
+    assert set(cells) == {"fashionai-agman", "fashionai-csn"}
+    # AG-MAN runs all of ResNet-50 (block #4 in its classification branch) plus the hierarchical
+    # feature and the attention; CSN stops at block #3 (an FC over the pooled F3).
+    assert cells["fashionai-agman"]["vs_resnet50"] > cells["fashionai-csn"]["vs_resnet50"] > 0
+    assert all(c["image_passes"] == 100_000 * 3 * 50 for c in cells.values())  # the paper profile
+    assert result["matrix"]["image_passes"] == 2 * 15_000_000
+
+
+class _FakeStep:
+    """Stands in for gpu_train_step.Step: 'runs out of memory' above ``limit`` triplets."""
+
+    def __init__(self, limit):
+        import torch
+
+        self.limit, self.device, self._inputs = limit, torch.device("cpu"), {}
+        self.opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+
+    def run(self, batch):
+        import torch
+
+        if batch > self.limit:
+            raise torch.cuda.OutOfMemoryError("fake")
+
+
+def test_largest_batch_search_finds_the_limit_within_its_bounds():
+    for limit, expected in [(100, 96), (16, 16), (5000, 1024), (10, None)]:
+        found, probes = gpu_train_step.largest_batch(_FakeStep(limit), 16, 1024, 8)
+        assert found == expected, (limit, probes)
+        assert len(probes) <= 12  # doubling, then bisection
