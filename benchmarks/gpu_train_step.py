@@ -65,7 +65,8 @@ class Step:
         else:  # the plain classifier
             self.model = getattr(torchvision.models, arch)(weights=None).to(device).to(memory_format=self.fmt)
             params = list(self.model.parameters())
-        self.forward = torch.compile(self.model) if compiled else self.model
+        # dynamic=False: one graph per batch size, as training (a fixed batch) would use
+        self.forward = torch.compile(self.model, dynamic=False) if compiled else self.model
         self.opt = torch.optim.Adam(params, lr=1e-4)
         self.model.train()
         self._inputs = {}
@@ -186,6 +187,24 @@ def measure(step: Step, batch: int, warmup: int, repeats: int) -> dict:
     return out
 
 
+def measure_or_shrink(step: Step, batch: int, warmup: int, repeats: int, granularity: int, tries: int = 3) -> dict:
+    """``measure``; on CUDA out-of-memory (the search's largest batch can fail later, once the
+    allocator is fragmented) retry ``granularity`` smaller, noting the batch asked for."""
+    for attempt in range(tries + 1):
+        b = max(1, batch - attempt * granularity)
+        try:
+            out = measure(step, b, warmup, repeats)
+        except torch.cuda.OutOfMemoryError:
+            step._inputs.clear()
+            step.opt.zero_grad(set_to_none=True)
+            free(step.device)
+            continue
+        if b != batch:
+            out["shrunk_from"] = batch
+        return out
+    raise RuntimeError(f"out of memory at batch {batch} and {tries} smaller ones")
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
@@ -203,7 +222,11 @@ def main(argv: list[str] | None = None) -> dict:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     result = {"benchmark": "gpu_train_step", "args": vars(args), "machine": common.machine(),
-              "inputs": "random tensors on the device (no data loading)"}
+              "inputs": "random tensors on the device (no data loading)",
+              # PyTorch's defaults, left as they are: "fp32" convolutions run as TF32 on Ampere/Hopper
+              # (as in the public code), fp32 matmuls do not.
+              "tf32": {"cudnn_conv": torch.backends.cudnn.allow_tf32,
+                       "matmul": torch.backends.cuda.matmul.allow_tf32}}
 
     # Largest batch per precision setting (the compiled model is taken to fit what eager bf16 fits).
     largest, search = {}, {}
@@ -228,13 +251,14 @@ def main(argv: list[str] | None = None) -> dict:
     for setting, batches in plan.items():
         step = Step("agman", setting, args.size, device, args.arch)
         for b in sorted({b for b in batches if b}):
-            runs[f"agman/{setting}/{b}"] = measure(step, b, args.warmup * (4 if "compiled" in setting else 1),
-                                                   args.repeats)
+            runs[f"agman/{setting}/{b}"] = measure_or_shrink(
+                step, b, args.warmup * (4 if "compiled" in setting else 1), args.repeats, args.granularity)
         del step
         free(device)
     step = Step("plain", "bf16_channels_last", args.size, device, args.arch)
     for b in sorted({args.batch, largest["bf16_channels_last"]}):
-        runs[f"plain_{args.arch}/bf16_channels_last/{b}"] = measure(step, b, args.warmup, args.repeats)
+        runs[f"plain_{args.arch}/bf16_channels_last/{b}"] = measure_or_shrink(step, b, args.warmup, args.repeats,
+                                                                             args.granularity)
     del step
     free(device)
     result["runs"] = runs

@@ -116,3 +116,9 @@ def test_largest_batch_search_finds_the_limit_within_its_bounds():
         found, probes = gpu_train_step.largest_batch(_FakeStep(limit), 16, 1024, 8)
         assert found == expected, (limit, probes)
         assert len(probes) <= 12  # doubling, then bisection
+
+
+def test_measure_shrinks_the_batch_on_out_of_memory():
+    out = gpu_train_step.measure_or_shrink(_FakeStep(100), 112, warmup=0, repeats=1, granularity=8)
+    assert out["batch_triplets"] == 96 and out["shrunk_from"] == 112
+    assert "shrunk_from" not in gpu_train_step.measure_or_shrink(_FakeStep(100), 64, 0, 1, 8)
