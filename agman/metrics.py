@@ -77,9 +77,9 @@ _FLIP = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 def _average_precisions_cpu(sim: torch.Tensor, rel: torch.Tensor) -> np.ndarray:
     """Same values as ``_average_precisions_sorted``, several times faster on a CPU.
 
-    torch's CPU sort of a (B, N) float64 matrix with indices is ~7x slower than numpy's
-    vectorised sort of int64 values, and only the relevance in rank order is needed, not the
-    order itself. So each similarity becomes one int64 key: the float's bits remapped so that
+    torch's CPU sort of a (B, N) float64 matrix with indices is several times slower than
+    numpy's vectorised sort of int64 values (benchmarks/eval_map.py times both paths), and only
+    the relevance in rank order is needed, not the order itself. So each similarity becomes one int64 key: the float's bits remapped so that
     integer order is float order (negated, for a descending ranking), shifted left one bit, with
     the relevance in bit 0. Sorting the keys alone then yields the relevance in rank order. This
     holds while |sim| < 2 (the shift cannot overflow; cosine similarities are in [-1, 1]); rows

@@ -23,8 +23,8 @@ class ImageTransform:
     The same arithmetic and random draws as torchvision's
     ``v2.Compose([v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True),
     v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])`` (bit for bit; tests/test_data.py checks), as
-    plain tensor ops: v2's per-call dispatch cost ~5x the arithmetic on a 224 px image
-    (benchmarks/data_path.py).
+    plain tensor ops: v2's per-call dispatch costs more than the arithmetic on a 224 px image
+    (benchmarks/data_path.py: cache_jpeg vs cache_jpeg_v2_transform).
     """
 
     def __init__(self, train: bool):
