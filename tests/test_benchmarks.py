@@ -1,10 +1,17 @@
-"""Benchmark scripts run at toy size: they must work, not be fast."""
+"""Benchmark scripts run at toy size: they must work and compare like with like, not be fast.
+No timing is asserted (the machine is shared); what each script compares is checked for
+correctness."""
 
+import math
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import data_path  # noqa: E402
+import flops  # noqa: E402
+import eval_map  # noqa: E402
+import gpu_train_step  # noqa: E402
 import train_step  # noqa: E402
 
 
@@ -13,3 +20,105 @@ def test_train_step_benchmark_runs_at_toy_size():
     assert set(result["seconds_per_step"]) == {"contiguous", "channels_last", "contiguous_no_cls_branch"}
     assert all(v > 0 for v in result["seconds_per_step"].values())
     assert result["speedup_vs_contiguous"]["contiguous"] == 1.0
+
+
+def test_eval_map_benchmark_ours_equals_reference_loop():
+    # --reference-queries 0: the reference runs on every query, so every AP is compared.
+    result = eval_map.main(["--scale", "0.03", "--dim", "16", "--reference-queries", "0", "--repeats", "1"])
+    for name, d in result["datasets"].items():
+        assert d["reference_extrapolated_from"] is None
+        assert d["compared_queries"] == d["queries"] > 0
+        assert d["max_abs_diff"] <= 1e-9, name
+        assert d["candidates_per_type"] == [4 * q for q in d["queries_per_type"]]
+        assert 0 < d["map_query_weighted"] <= 1
+        assert d["ours_seconds"] > 0 and d["reference_seconds"] > 0
+        assert math.isclose(d["speedup"], d["reference_seconds"] / d["ours_seconds"])
+        assert {"peak_rss_increase_mb", "tracemalloc_peak_mb"} <= set(d["ours_memory"])
+    assert len(result["datasets"]["fashionai"]["queries_per_type"]) == 8
+    assert len(result["datasets"]["deepfashion"]["queries_per_type"]) == 5
+    assert result["total"]["max_abs_diff"] <= 1e-9
+
+
+def test_eval_map_extrapolates_the_reference_from_a_subset():
+    result = eval_map.main(["--datasets", "fashionai", "--scale", "0.05", "--dim", "8",
+                            "--reference-queries", "40", "--repeats", "1"])
+    d = result["datasets"]["fashionai"]
+    assert d["reference_extrapolated_from"]["of"] == d["queries"]
+    assert d["compared_queries"] == d["reference_extrapolated_from"]["queries_timed"] < d["queries"]
+    assert d["max_abs_diff"] <= 1e-9
+
+
+# The cache path's pixels against the decode path's (both without the flip), in 0-255 levels.
+# They differ by design: the cache decodes with libjpeg's DCT downscaling (draft) and resizes
+# with its own rounding of the resized size, and the jpeg format re-encodes at quality 90.
+MEAN_LEVELS, P99_LEVELS = 3.0, 12.0
+
+
+def test_data_path_benchmark_paths_agree():
+    result = data_path.main(["--images", "4", "--repeats", "1", "--loader-items", "6", "--loader-epochs", "1"])
+    paths = {"decode", "cache_jpeg", "cache_array", "cache_array_uint8", "cache_jpeg_v2_transform"}
+    assert set(result["images_per_s_per_core"]) == paths
+    assert all(v > 0 for v in result["images_per_s_per_core"].values())
+    assert all(shape == [3, 224, 224] for shape in result["tensor_shapes"].values())
+    for fmt, d in result["pixels_vs_decode"].items():
+        assert d["shape"] == [3, 224, 224]
+        assert d["mean_abs_diff_levels"] <= MEAN_LEVELS, fmt
+        assert d["p99_abs_diff_levels"] <= P99_LEVELS, fmt
+    for loader in result["loader"].values():
+        assert loader["batch_shapes"][0] == [6, 3, 224, 224] and loader["images_per_s"] > 0
+    assert set(result["loader"]) == {"workers_0", "workers_2"}
+    assert set(result["cores_to_feed_anchor"]) == set(data_path.ANCHORS)
+
+
+def test_gpu_train_step_benchmark_runs_on_cpu_and_reports_every_field():
+    result = gpu_train_step.main(["--device", "cpu", "--size", "16", "--batch", "1", "--warmup", "1",
+                                  "--repeats", "1", "--arch", "resnet18"])
+    assert result["largest_batch"] == {"fp32_nchw": 1, "bf16_channels_last": 1}
+    assert set(result["runs"]) == {"agman/fp32_nchw/1", "agman/bf16_channels_last/1",
+                                   "plain_resnet18/bf16_channels_last/1"}
+    for run in result["runs"].values():
+        assert run["images_per_step"] == 3 and run["images_per_s"] > 0
+    r = result["ratios"]
+    assert r["bf16_cl_over_fp32_nchw_at_1"] > 0 and r["plain_resnet18_over_agman_at_1"] > 0
+    assert r["compiled_over_fp32_nchw_at_1"] is None  # --compile not given
+    assert result["targets"]["apply"] is False  # CPU toy: the booleans mean nothing here
+
+
+def test_flops_benchmark_counts_the_cells_it_is_given():
+    result = flops.main(["--size", "32", "--cells", "fashionai-agman", "fashionai-csn"])
+    cells = result["cells"]
+    assert set(cells) == {"fashionai-agman", "fashionai-csn"}
+    # AG-MAN runs all of ResNet-50 (block #4 in its classification branch) plus the hierarchical
+    # feature and the attention; CSN stops at block #3 (an FC over the pooled F3).
+    assert cells["fashionai-agman"]["vs_resnet50"] > cells["fashionai-csn"]["vs_resnet50"] > 0
+    assert all(c["image_passes"] == 100_000 * 3 * 50 for c in cells.values())  # the paper profile
+    assert result["matrix"]["image_passes"] == 2 * 15_000_000
+
+
+class _FakeStep:
+    """Stands in for gpu_train_step.Step: 'runs out of memory' above ``limit`` triplets."""
+
+    def __init__(self, limit):
+        import torch
+
+        self.limit, self.device, self._inputs = limit, torch.device("cpu"), {}
+        self.opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+
+    def run(self, batch):
+        import torch
+
+        if batch > self.limit:
+            raise torch.cuda.OutOfMemoryError("fake")
+
+
+def test_largest_batch_search_finds_the_limit_within_its_bounds():
+    for limit, expected in [(100, 96), (16, 16), (5000, 1024), (10, None)]:
+        found, probes = gpu_train_step.largest_batch(_FakeStep(limit), 16, 1024, 8)
+        assert found == expected, (limit, probes)
+        assert len(probes) <= 12  # doubling, then bisection
+
+
+def test_measure_shrinks_the_batch_on_out_of_memory():
+    out = gpu_train_step.measure_or_shrink(_FakeStep(100), 112, warmup=0, repeats=1, granularity=8)
+    assert out["batch_triplets"] == 96 and out["shrunk_from"] == 112
+    assert "shrunk_from" not in gpu_train_step.measure_or_shrink(_FakeStep(100), 64, 0, 1, 8)

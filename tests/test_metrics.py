@@ -88,3 +88,51 @@ def test_triplet_relation_hand_computed():
     assert out["average_loss"] == pytest.approx(0.4)
     with pytest.raises(ValueError, match="alike"):
         triplet_relation(a, close[:2], far)
+
+
+# The CPU path sorts packed int64 keys (similarity bits + relevance bit) instead of doing a
+# stable sort with indices; it must give the stable sort's values on any similarity matrix.
+def _both_paths(sim, rel):
+    from agman.metrics import _average_precisions_cpu, _average_precisions_sorted
+
+    sim, rel = torch.as_tensor(sim), torch.as_tensor(rel)
+    return _average_precisions_cpu(sim, rel), _average_precisions_sorted(sim, rel).numpy()
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_cpu_key_sort_equals_stable_sort(dtype):
+    rng = np.random.default_rng(1)
+    sim = torch.from_numpy(rng.uniform(-1, 1, (50, 300))).to(dtype)
+    rel = torch.from_numpy(rng.random((50, 300)) < 0.2)
+    rel[3] = False  # a query without relevant candidates scores 0
+    fast, stable = _both_paths(sim, rel)
+    assert fast[3] == 0.0
+    np.testing.assert_allclose(fast, stable, atol=1e-12, rtol=0)
+
+
+def test_cpu_key_sort_ties_signed_zeros_and_range():
+    rng = np.random.default_rng(2)
+    # Few distinct values: many ties with mixed relevance, which must keep candidate order;
+    # -0.0 and +0.0 are equal similarities and tie as well.
+    sim = rng.choice(np.array([-1.0, -0.5, -0.0, 0.0, 0.25, 1.0]), size=(40, 60))
+    rel = rng.random((40, 60)) < 0.3
+    sim[0] = 0.5  # one row: all tied
+    sim[1] = rng.uniform(-1, 1, 60)  # one row without ties among the tied ones
+    fast, stable = _both_paths(sim, rel)
+    np.testing.assert_allclose(fast, stable, atol=1e-12, rtol=0)
+    # |sim| >= 2 (embeddings not normalised) and NaN fall back to the stable sort.
+    for big in (rng.normal(scale=10, size=(5, 30)), np.where(np.eye(5, 30) > 0, np.nan, 0.3)):
+        fast, stable = _both_paths(big, rng.random((5, 30)) < 0.5)
+        np.testing.assert_allclose(fast, stable, atol=1e-12, rtol=0)
+
+
+def test_ties_across_duplicate_candidates_match_naive_loop():
+    rng = np.random.default_rng(3)
+    # Coordinates in {-1, 0, 1}/4: every dot product is exact whatever the summation order, so
+    # duplicated images tie exactly on any BLAS (and |sim| <= 0.5 keeps the key-sort path).
+    base = rng.integers(-1, 2, size=(20, 8)) / 4
+    cand = base[rng.integers(0, 20, 120)]  # duplicated images: exactly equal similarities
+    cl = rng.integers(0, 3, 120)
+    q, ql = base[:6], rng.integers(0, 3, 6)
+    np.testing.assert_allclose(average_precisions(q, ql, cand, cl), naive_average_precision(q, ql, cand, cl),
+                               atol=1e-12, rtol=0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch.utils.data import Dataset
-from torchvision.transforms import v2
 
 from agman.data.cache import ImageCache
 
@@ -18,11 +17,32 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def build_transform(train: bool) -> v2.Compose:
+class ImageTransform:
+    """(3, S, S) uint8 -> normalised float32, flipped at random when ``train``.
+
+    The same arithmetic and random draws as torchvision's
+    ``v2.Compose([v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True),
+    v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])`` (bit for bit; tests/test_data.py checks), as
+    plain tensor ops: v2's per-call dispatch costs more than the arithmetic on a 224 px image
+    (benchmarks/data_path.py: cache_jpeg vs cache_jpeg_v2_transform).
+    """
+
+    def __init__(self, train: bool):
+        self.train = train
+        self.mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(3, 1, 1)
+        self.std = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(3, 1, 1)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        if image.dtype != torch.uint8:
+            raise TypeError(f"expected a uint8 image from the cache, got {image.dtype}")
+        if self.train and torch.rand(1) < 0.5:  # v2.RandomHorizontalFlip draws one number per call
+            image = image.flip(-1)
+        return image.to(torch.float32).mul_(1.0 / 255).sub_(self.mean).div_(self.std)
+
+
+def build_transform(train: bool) -> ImageTransform:
     """(3, S, S) uint8 -> normalised float32, flipped at random when ``train``."""
-    steps = [v2.RandomHorizontalFlip()] if train else []
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    return v2.Compose(steps)
+    return ImageTransform(train)
 
 
 class TripletDataset(Dataset):
