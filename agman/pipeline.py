@@ -430,6 +430,7 @@ def _evaluate_seed(cfg: Config, cell: str, data, seed: int) -> dict:
 
     from agman.config import ModelConfig, from_dict
     from agman.evaluation import SCORE, evaluate, flat_metrics
+    from agman.io import write_folder_atomically
     from agman.models import build_model
     from agman.training.checkpoint import load_checkpoint
     from agman.training.loop import autocast_context, pick_device
@@ -449,15 +450,14 @@ def _evaluate_seed(cfg: Config, cell: str, data, seed: int) -> dict:
     per_item = test.pop("per_item")
     metrics = {**test, "best_epoch": ckpt["epoch"], f"val_{score}": ckpt["val"][score]}
     report = paths.report(seed)
-    tmp = report.with_name(report.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    _write_json(tmp / "metrics.json", metrics)
-    per_item.to_csv(tmp / "per_item.csv", index=False)
-    _write_json(tmp / "cell.json", {"dataset": paths.slot, "source": cfg.data.dataset, "variant": paths.variant,
-                                    "seed": seed, "profile": cfg.profile, "attributes": data.attributes})
-    shutil.rmtree(report, ignore_errors=True)
-    os.replace(tmp, report)
+
+    def write_report(tmp: Path) -> None:
+        _write_json(tmp / "metrics.json", metrics)  # makes the folder
+        per_item.to_csv(tmp / "per_item.csv", index=False)
+        _write_json(tmp / "cell.json", {"dataset": paths.slot, "source": cfg.data.dataset, "variant": paths.variant,
+                                        "seed": seed, "profile": cfg.profile, "attributes": data.attributes})
+
+    write_folder_atomically(report, write_report)
     if data.task == "retrieval":
         log.info("%s seed %d: test MAP %.4f (macro %.4f) over %d queries", cell, seed, test["map"], test["map_macro"],
                  test["n_queries"])
@@ -521,7 +521,7 @@ def run_figures(cfg: Config, slots: list[str] | None = None) -> list[Path]:
     Figure 6 and every variant the curves when they have a run. The folder is replaced as a whole;
     each PNG is also an artifact of one MLflow run tagged stage=figures.
     """
-    from agman.data.demo import write_folder_atomically
+    from agman.io import write_folder_atomically
     from agman.reports.figures import SlotRuns, slot_figures
     from agman.reports.tables import BASELINES
 

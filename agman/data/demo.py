@@ -26,12 +26,13 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from agman.io import write_folder_atomically
 
 DEMO_FASHIONAI_ATTRIBUTES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("sleeve_length", ("sleeveless", "short", "elbow", "long")),
@@ -393,24 +394,3 @@ def write_demo_fashionai(
     interrupted run never leaves a partial ``out_dir`` behind.
     """
     write_folder_atomically(out_dir, lambda tmp: _render_into(tmp, images_per_attribute, size, seed, jpeg_quality))
-
-
-def write_folder_atomically(out_dir: str | os.PathLike, render: Callable[[Path], None]) -> None:
-    """``render(tmp)`` fills ``<out_dir>.tmp-<pid>``, which then replaces ``out_dir``: an
-    interrupted run never leaves a partial ``out_dir`` behind (the demo writers share this)."""
-    out = Path(out_dir)
-    tmp = out.parent / f"{out.name}.tmp-{os.getpid()}"
-    old = out.parent / f"{out.name}.old-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        render(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    # A directory cannot be renamed over a non-empty one, so the previous dataset is
-    # moved aside first and deleted only once the new one is in place.
-    if out.exists():
-        os.replace(out, old)
-    os.replace(tmp, out)
-    shutil.rmtree(old, ignore_errors=True)

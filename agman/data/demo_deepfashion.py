@@ -40,7 +40,8 @@ import numpy as np
 
 from agman.data.deepfashion import (ATTR_CLOTH_FILE, ATTR_CLOTH_HEADER, ATTR_IMG_FILE, ATTR_IMG_HEADER,
                                     DEEPFASHION_TYPES, PARTITION_FILE, PARTITION_HEADER)
-from agman.data.demo import render_garment, write_folder_atomically
+from agman.data.demo import render_garment
+from agman.io import write_folder_atomically
 
 # DeepFashion type -> (render_garment input, names of its four values in the renderer's order).
 DEMO_DEEPFASHION_SHOWN: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -28,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from agman.data.demo import render_garment, write_folder_atomically
+from agman.data.demo import render_garment
+from agman.io import write_folder_atomically
 from agman.data.zappos import CONDITIONS, IMAGES_DIR, META_COLUMNS, META_FILE, SPLITS, triplet_list_path
 
 #: (CSN condition, meta-data.csv column, renderer attribute carrying it, values), in ``CONDITIONS`` order.

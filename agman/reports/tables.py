@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from agman.data.demo import write_folder_atomically
+from agman.io import write_folder_atomically
 
 #: The paper's printed numbers, table -> variant -> column (see the file's header).
 PAPER_TABLES_PATH = Path(__file__).with_name("paper_tables.yaml")
