@@ -64,6 +64,19 @@ def test_cell_config_applies_slot_variant_and_seed():
         cell_config(cfg, "zappos-no_sa", 3)
 
 
+def test_a_slot_may_set_its_own_image_size():
+    raw = params()
+    raw["profiles"]["demo"]["data"]["image_size"] = 40
+    raw["profiles"]["demo"]["datasets"]["fashionai"]["image_size"] = 72
+    cfg, _ = resolve(raw)
+    assert slot_config(cfg, "fashionai").data.image_size == 72
+    assert cell_config(cfg, "fashionai-csn", 0).data.image_size == 72  # what training and evaluation read
+    assert slot_config(cfg, "zappos").data.image_size == 40  # 0: data.image_size
+    raw["profiles"]["demo"]["datasets"]["zappos"]["image_size"] = -1
+    with pytest.raises(ConfigError, match="datasets.zappos.image_size: -1 is negative"):
+        resolve(raw)
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda raw: raw["cells"].update({"zappos-bogus": {"slot": "zappos", "variant": "bogus"}}),
      "cells.zappos-bogus.variant: unknown variant 'bogus'"),
