@@ -57,7 +57,7 @@ def make_cells(root: Path, seeds=(0,)) -> Path:
                 rows = [f"{attributes[k % len(attributes)]},{0.2 + 0.05 * (k % 7) + offset!r}" for k in range(N_QUERIES)]
                 write_cell(root, dataset, variant, seed,
                            {"map": 0.40 + 0.01 * i + 0.02 * seed, "map_macro": 0.0, "map_per_attribute": per,
-                            "n_queries": N_QUERIES},
+                            "map_chance": 0.3125, "n_queries": N_QUERIES},
                            "attribute,ap\n" + "\n".join(rows) + "\n")
         for variant, (loss, accuracy) in ZAPPOS.items():
             # CSN and AG-MAN answer the same 93 of 100 triplets correctly: a difference of exactly 0.
@@ -92,6 +92,8 @@ Best per column in **bold**, second best <u>underlined</u>; under each number, t
 | AttnFashion | 0.0600<br><sub>paper 0.0664, Δ -0.0064</sub> | 91.00<br><sub>paper 91.37, Δ -0.37</sub> |
 | AG-MAN (ours) | **0.0390**<br><sub>paper 0.0390, Δ +0.0000</sub> | **93.00**<br><sub>paper 93.32, Δ -0.32</sub> |
 
+Chance: random embeddings predict 50.00% of the triplets (either order is equally likely).
+
 AG-MAN vs CSN: +0.00 accuracy points, 95% CI [+0.00, +0.00], p = 1.0000 (paired bootstrap over 100 triplets, \
 1,000 resamples)
 """
@@ -109,6 +111,7 @@ def test_clearly_better_significance_and_demo_note(cells_root):
     assert ("AG-MAN vs AttnFashion: +10.00 MAP points, 95% CI [+10.00, +10.00], p = 0.0020 "
             "(paired bootstrap over 12 queries, 1,000 resamples)") in md
     assert "Demo data: these cells ran on demo_fashionai" in md and "differences are not meaningful" in md
+    assert "Chance: a random ranking scores an expected MAP of 31.25 on this test split" in md
     # The demo's `texture` is not a FashionAI column of the paper's; the other three are.
     agman = next(line for line in md.splitlines() if line.startswith("| AG-MAN"))
     assert agman.count("paper –") == 1 and "paper 55.08, Δ -12.08" in agman  # sleeve_length: 43.00 - 55.0840

@@ -277,7 +277,7 @@ def metric_value(cell: Cell, key: str) -> float:
     """A column's number for one cell: percentages for MAP and accuracy, the loss as it is."""
     if key == "loss":
         return float(cell.metrics["loss"])
-    if key in ("map", "accuracy"):
+    if key in ("map", "map_chance", "accuracy"):
         return 100.0 * float(cell.metrics[key])
     return 100.0 * float(cell.metrics["map_per_attribute"][key])
 
@@ -360,13 +360,22 @@ def build_table(spec: TableSpec, cells: Mapping[CellKey, Cell], seeds: Sequence[
         what = "Average triplet loss over the test triplets (lower is better) and prediction accuracy (%)."
     runs = (f"One run per method (seed {seeds[0]})." if len(seeds) == 1 else
             f"Mean ± sample standard deviation over seeds {_seed_list(seeds)}.")
-    notes = []
+    notes = [chance_note(first)]
     if spec.significance:
         notes.append(significance_note(cells, spec.dataset, seeds, resamples, bootstrap_seed))
     if first.source != spec.dataset:
         notes.append(f"Demo data: these cells ran on {first.source}, a stand-in for {dataset.title}; the paper's "
                      "numbers are for the real dataset, differences are not meaningful.")
     return Table(spec, columns, rows, f"{what} {runs}", tuple(notes))
+
+
+def chance_note(cell: Cell) -> str:
+    """One line: what a method that learned nothing scores on this test split (the same for every
+    cell of a dataset: the split does not depend on the method or the seed)."""
+    if DATASETS[cell.dataset].task is RETRIEVAL:
+        return (f"Chance: a random ranking scores an expected MAP of {metric_value(cell, 'map_chance'):.2f} "
+                "on this test split (agman.metrics.random_ranking_ap).")
+    return "Chance: random embeddings predict 50.00% of the triplets (either order is equally likely)."
 
 
 def _seed_list(seeds: Sequence[int]) -> str:
