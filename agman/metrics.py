@@ -1,7 +1,8 @@
 """Retrieval metrics: pure functions, arrays in, numbers out (REFERENCE.md section 3).
 
-``mean_average_precision`` scores attribute-specific retrieval (FashionAI, DeepFashion);
-``triplet_relation`` scores triplet relation prediction (Zappos50k).
+``mean_average_precision`` scores attribute-specific retrieval (FashionAI, DeepFashion) and
+``random_ranking_ap`` is its chance level; ``triplet_relation`` scores triplet relation
+prediction (Zappos50k).
 
 Average precision over the FULL ranking of the candidates, as ASEN computes it:
 
@@ -113,6 +114,29 @@ def mean_average_precision(query_emb, query_labels, cand_emb, cand_labels, chunk
     """MAP = mean over queries of AP (see the module docstring); 0.0 for no queries."""
     ap = average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_size)
     return float(ap.mean()) if len(ap) else 0.0
+
+
+def random_ranking_ap(n_relevant, n_candidates) -> np.ndarray:
+    """Expected AP of a uniformly random ranking: the chance level of each query, float64.
+
+    With N candidates of which R are relevant (R >= 1), and H_N = 1 + 1/2 + ... + 1/N,
+
+        E[AP] = H_N / N + (R - 1) / (N - 1) * (1 - H_N / N)          (R = 1: H_N / N)
+
+    since AP = (1/R) sum_{j relevant} (1/pos_j) sum_{l relevant} [pos_l <= pos_j]: the term l = j
+    has E[1/pos_j] = H_N / N, and each of the R - 1 others is above j with probability
+    (pos_j - 1) / (N - 1), giving E[(pos_j - 1) / ((N - 1) pos_j)] = (1 - H_N / N) / (N - 1).
+    R = 0 scores 0, as in ``average_precisions``. Inputs broadcast; R <= N is required.
+    """
+    r = np.asarray(n_relevant, dtype=np.int64)
+    n = np.asarray(n_candidates, dtype=np.int64)
+    if np.any(r < 0) or np.any(r > n):
+        raise ValueError("need 0 <= n_relevant <= n_candidates")
+    n_safe = np.maximum(n, 1)
+    harmonic = np.cumsum(1.0 / np.arange(1, int(n_safe.max(initial=1)) + 1))[n_safe - 1]  # H_N
+    first = harmonic / n_safe
+    others = np.where(n > 1, (r - 1) / np.maximum(n - 1, 1), 0.0) * (1.0 - first)
+    return np.where(r > 0, first + others, 0.0)
 
 
 @torch.no_grad()

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agman.config import Config, cell_config, flatten, load_params, slot_config, to_dict
+from agman.config import Config, cell_config, flatten, load_config, load_params, slot_config, to_dict
 
 log = logging.getLogger("agman")
 
@@ -103,6 +103,16 @@ def setup_logging() -> None:
     # Under torchrun only rank 0 says what happens; the other ranks report warnings and errors.
     level = logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+
+
+def stage_main(run, usage: str, argv: list[str] | None = None) -> None:
+    """A per-slot or per-cell stage's entry point, ``python -m stages.<stage> <key>``: calls
+    ``run(config, key)``; anything but one argument exits with ``usage``."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit(usage)
+    setup_logging()
+    run(load_config(), args[0])
 
 
 def dataset_kind(dataset: str) -> str:

@@ -3,18 +3,11 @@
     python -m stages.download <slot>      # slot: fashionai, deepfashion or zappos
 """
 
-import sys
-
 from agman import pipeline
-from agman.config import load_config
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        raise SystemExit(__doc__)
-    pipeline.setup_logging()
-    pipeline.run_download(load_config(), args[0])
+    pipeline.stage_main(pipeline.run_download, __doc__, argv)
 
 
 if __name__ == "__main__":

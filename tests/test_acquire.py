@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import logging
-import threading
 import zipfile
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from agman.data import acquire as acq
 from agman.data.acquire import ArchiveError, MissingDataError, acquire, check_layout, manifest
 from agman.data.download import ChecksumError
 from agman.data.zappos import CONDITIONS, SPLITS
+from loopback import LoopbackServer
 
 
 def make_zip(path: Path, members: dict[str, bytes | str]) -> Path:
@@ -43,42 +42,15 @@ def zappos_zips(folder: Path) -> dict[str, bytes]:
             "csn_zappos_triplets.zip": csn.read_bytes()}
 
 
-class FileHandler(http.server.BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}
-    requests: list[str] = []
-
-    def do_GET(self):  # noqa: N802 (http.server's name)
-        FileHandler.requests.append(self.path)
-        body = self.files.get(self.path.lstrip("/"))
-        if body is None:
-            self.send_response(404)
-            self.end_headers()
-            return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture()
 def zappos_server(tmp_path):
-    FileHandler.files = zappos_zips(tmp_path / "served")
-    FileHandler.requests = []
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FileHandler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield {name: f"{base}/{name}" for name in acq.ZAPPOS_URLS}
-    httpd.shutdown()
-    httpd.server_close()
+    with LoopbackServer(zappos_zips(tmp_path / "served")) as served:
+        yield served
 
 
 def test_zappos_end_to_end(zappos_server, tmp_path, monkeypatch):
     root = tmp_path / "zappos"
-    result = acquire("zappos", root, urls=zappos_server)
+    result = acquire("zappos", root, urls=zappos_server.urls)
     assert (root / "ut-zap50k-images/Shoes/Oxfords/Brand A/1.jpg").read_bytes() == b"jpg-one"
     assert (root / "ut-zap50k-data/meta-data.csv").read_text().startswith("CID,Category")
     assert (root / "filenames.json").read_text().splitlines()[1] == "Boots/Ankle/Brand B/2.jpg"
@@ -87,11 +59,11 @@ def test_zappos_end_to_end(zappos_server, tmp_path, monkeypatch):
     assert not list(root.glob(".acquire-staging-*"))
     for name in acq.ZAPPOS_URLS:
         record = json.loads((root / "archives" / f"{name}.sha256").read_text())
-        assert record["size"] == len(FileHandler.files[name])
+        assert record["size"] == len(zappos_server.files[name])
     assert result["images"] == {"bytes": len(b"jpg-one") + len(b"jpg-two!"), "count": 2,
                                 "folder": "ut-zap50k-images"}
     assert set(result["archives"]) == set(acq.ZAPPOS_URLS)
-    assert len(FileHandler.requests) == 3
+    assert len(zappos_server.requests) == 3
     marker = (root / acq.MARKER).read_text()
     assert set(json.loads(marker)["parts"]) == {"images", "metadata", "csn"}
 
@@ -99,18 +71,18 @@ def test_zappos_end_to_end(zappos_server, tmp_path, monkeypatch):
         raise AssertionError("extracted again")
 
     monkeypatch.setattr(acq, "_extract_zip", no_extraction)
-    assert acquire("zappos", root, urls=zappos_server) == result
-    assert len(FileHandler.requests) == 3 and (root / acq.MARKER).read_text() == marker
+    assert acquire("zappos", root, urls=zappos_server.urls) == result
+    assert len(zappos_server.requests) == 3 and (root / acq.MARKER).read_text() == marker
 
     with (root / "archives" / "ut-zap50k-data.zip").open("ab") as fh:
         fh.write(b"tampered")
     with pytest.raises(ChecksumError, match="ut-zap50k-data.zip"):
-        acquire("zappos", root, urls=zappos_server)
+        acquire("zappos", root, urls=zappos_server.urls)
 
 
 def test_zappos_reextracts_only_the_missing_part(zappos_server, tmp_path, monkeypatch):
     root = tmp_path / "zappos"
-    acquire("zappos", root, urls=zappos_server)
+    acquire("zappos", root, urls=zappos_server.urls)
     (root / "tripletlists" / "heel_tripletlist_test.txt").unlink()
     extracted = []
     real = acq._extract_zip
@@ -120,15 +92,15 @@ def test_zappos_reextracts_only_the_missing_part(zappos_server, tmp_path, monkey
         real(archive, *rest)
 
     monkeypatch.setattr(acq, "_extract_zip", counting)
-    acquire("zappos", root, urls=zappos_server)
-    assert extracted == ["csn_zappos_triplets.zip"] and len(FileHandler.requests) == 3
+    acquire("zappos", root, urls=zappos_server.urls)
+    assert extracted == ["csn_zappos_triplets.zip"] and len(zappos_server.requests) == 3
     check_layout("zappos", root)
 
 
 def test_zappos_corrupt_download_says_delete(zappos_server, tmp_path):
-    FileHandler.files["ut-zap50k-data.zip"] = b"this is not a zip"
+    zappos_server.files["ut-zap50k-data.zip"] = b"this is not a zip"
     with pytest.raises(ArchiveError, match=r"ut-zap50k-data.zip: not a readable zip.*delete it"):
-        acquire("zappos", tmp_path / "zappos", urls=zappos_server)
+        acquire("zappos", tmp_path / "zappos", urls=zappos_server.urls)
 
 
 def fashionai_archive(path: Path, top: str, images: dict[str, bytes], labels: list[str]) -> Path:

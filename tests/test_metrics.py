@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from agman.metrics import average_precisions, mean_average_precision
+from agman.metrics import average_precisions, mean_average_precision, random_ranking_ap
 
 
 def one_hot_embeddings(scores):
@@ -136,3 +136,40 @@ def test_ties_across_duplicate_candidates_match_naive_loop():
     q, ql = base[:6], rng.integers(0, 3, 6)
     np.testing.assert_allclose(average_precisions(q, ql, cand, cl), naive_average_precision(q, ql, cand, cl),
                                atol=1e-12, rtol=0)
+
+
+def test_random_ranking_ap_hand_computed():
+    # N=2, R=1: the hit is first (AP 1) or second (AP 1/2), each half the time.
+    # N=3, R=2: hits at {1,2}: 1; {1,3}: (1 + 2/3)/2 = 5/6; {2,3}: (1/2 + 2/3)/2 = 7/12 -> mean 29/36.
+    np.testing.assert_allclose(random_ranking_ap([1, 2, 0, 3, 1], [2, 3, 3, 3, 1]),
+                               [0.75, 29 / 36, 0.0, 1.0, 1.0], rtol=0, atol=1e-15)
+    with pytest.raises(ValueError):
+        random_ranking_ap(4, 3)
+
+
+def test_random_ranking_ap_matches_shuffled_rankings():
+    rng = np.random.default_rng(0)
+    n, r = 12, 5
+    labels = np.zeros(n, dtype=int)
+    labels[:r] = 1
+    cand = np.eye(n)
+    # Random rankings: a query whose similarity to the candidates is a random permutation.
+    q = np.stack([rng.permutation(np.linspace(0.1, 1.0, n)) for _ in range(20_000)])
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    ap = average_precisions(q, np.ones(len(q), dtype=int), cand, labels)
+    assert ap.mean() == pytest.approx(float(random_ranking_ap(r, n)), abs=3e-3)
+
+
+def test_score_split_reports_the_chance_level_of_its_queries():
+    import pandas as pd
+    import torch
+
+    from agman.evaluation.retrieval import score_split
+
+    # Type 0: query value 1 against candidates 1, 0, 1 (R=2, N=3); type 1: value 0 against 0, 1 (R=1, N=2).
+    table = pd.DataFrame({"role": ["query", "candidate", "candidate", "candidate", "query", "candidate", "candidate"],
+                          "attribute_index": [0, 0, 0, 0, 1, 1, 1], "value": [1, 1, 0, 1, 0, 0, 1]})
+    emb = torch.nn.functional.normalize(torch.randn(len(table), 4, generator=torch.Generator().manual_seed(0)), dim=1)
+    out = score_split(emb, table, ["a", "b"])
+    assert out["map_chance"] == pytest.approx((29 / 36 + 0.75) / 2, abs=1e-15)
+    np.testing.assert_allclose(out["per_item"]["chance_ap"], [29 / 36, 0.75], atol=1e-15)

@@ -54,11 +54,12 @@ def make_cells(root: Path, seeds=(0,)) -> Path:
             for i, variant in enumerate(ALL_VARIANTS):
                 per = {a: 0.40 + 0.01 * i + 0.001 * j + 0.02 * seed for j, a in enumerate(attributes)}
                 offset = 0.02 + 0.10 if variant == "agman" else 0.01 * i
-                rows = [f"{attributes[k % len(attributes)]},{0.2 + 0.05 * (k % 7) + offset!r}" for k in range(N_QUERIES)]
+                rows = [f"{attributes[k % len(attributes)]},{0.2 + 0.05 * (k % 7) + offset!r},0.3125"
+                        for k in range(N_QUERIES)]
                 write_cell(root, dataset, variant, seed,
                            {"map": 0.40 + 0.01 * i + 0.02 * seed, "map_macro": 0.0, "map_per_attribute": per,
-                            "n_queries": N_QUERIES},
-                           "attribute,ap\n" + "\n".join(rows) + "\n")
+                            "map_chance": 0.3125, "n_queries": N_QUERIES},
+                           "attribute,ap,chance_ap\n" + "\n".join(rows) + "\n")
         for variant, (loss, accuracy) in ZAPPOS.items():
             # CSN and AG-MAN answer the same 93 of 100 triplets correctly: a difference of exactly 0.
             correct = [int(k < round(100 * accuracy)) for k in range(100)]
@@ -92,6 +93,10 @@ Best per column in **bold**, second best <u>underlined</u>; under each number, t
 | AttnFashion | 0.0600<br><sub>paper 0.0664, Δ -0.0064</sub> | 91.00<br><sub>paper 91.37, Δ -0.37</sub> |
 | AG-MAN (ours) | **0.0390**<br><sub>paper 0.0390, Δ +0.0000</sub> | **93.00**<br><sub>paper 93.32, Δ -0.32</sub> |
 
+Chance: random embeddings predict 50.00% of the triplets. Each row minus chance, 95% CI (paired bootstrap over 100 \
+triplets, 1,000 resamples): above chance: CSN +43.00 [+37.98, +48.00], ASENet_V2 +42.00 [+36.00, +47.00], AttnFashion \
++41.00 [+35.00, +46.00], AG-MAN (ours) +43.00 [+37.98, +48.00].
+
 AG-MAN vs CSN: +0.00 accuracy points, 95% CI [+0.00, +0.00], p = 1.0000 (paired bootstrap over 100 triplets, \
 1,000 resamples)
 """
@@ -109,6 +114,11 @@ def test_clearly_better_significance_and_demo_note(cells_root):
     assert ("AG-MAN vs AttnFashion: +10.00 MAP points, 95% CI [+10.00, +10.00], p = 0.0020 "
             "(paired bootstrap over 12 queries, 1,000 resamples)") in md
     assert "Demo data: these cells ran on demo_fashionai" in md and "differences are not meaningful" in md
+    # AG-MAN's APs are 0.32 + 0.05 (k mod 7) for k = 0..11 (mean 0.44917), each against a chance AP of 0.3125:
+    # +13.67 points; CSN's are 0.12 lower: +1.67, whose interval includes 0.
+    assert ("Chance: a random ranking scores an expected MAP of 31.25 on this test split. Each row minus chance, "
+            "95% CI (paired bootstrap over 12 queries, 1,000 resamples): above chance: AG-MAN (ours) +13.67") in md
+    assert "not clearly above: CSN +1.67" in md
     # The demo's `texture` is not a FashionAI column of the paper's; the other three are.
     agman = next(line for line in md.splitlines() if line.startswith("| AG-MAN"))
     assert agman.count("paper –") == 1 and "paper 55.08, Δ -12.08" in agman  # sleeve_length: 43.00 - 55.0840
@@ -192,6 +202,14 @@ def test_missing_attribute_value_names_cell_and_attribute(cells_root):
     del metrics["map_per_attribute"]["skirt_length"]
     path.write_text(json.dumps(metrics))
     with pytest.raises(CellFormatError, match=r"fashionai/aga_hier/seed0: .*attribute 'skirt_length'"):
+        collect(cells_root, (0,))
+
+
+def test_cells_without_a_chance_level_name_the_file(cells_root):
+    """Retrieval cells evaluated before the chance level was reported must be re-evaluated."""
+    path = cells_root / "deepfashion" / "csn" / "seed0" / "per_item.csv"
+    path.write_text("\n".join(line.rsplit(",", 1)[0] for line in path.read_text().splitlines()) + "\n")
+    with pytest.raises(CellFormatError, match=r"deepfashion/csn/seed0: .*per_item.csv has no column 'chance_ap'"):
         collect(cells_root, (0,))
 
 

@@ -2,8 +2,10 @@
 
 For each attribute type, the split's queries annotated with it are ranked against the split's
 candidates annotated with it. Reported: ``map`` = mean AP over all queries (query-weighted, the
-number the paper's tables print), ``map_macro`` = mean of per-attribute MAPs, and
-``map_per_attribute``. MAPs are in [0, 1]; the paper prints percentages.
+number the paper's tables print), ``map_macro`` = mean of per-attribute MAPs,
+``map_per_attribute``, and ``map_chance``: the expected ``map`` of a random ranking of the same
+queries and candidates (``random_ranking_ap``), the level a method must beat to have learned
+anything. MAPs are in [0, 1]; the paper prints percentages.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from tqdm import tqdm
 
 from agman.data.cache import ImageCache
 from agman.data.images import ImageDataset
-from agman.metrics import average_precisions
+from agman.metrics import average_precisions, random_ranking_ap
 
 
 @torch.no_grad()
@@ -38,28 +40,33 @@ def score_split(embeddings: torch.Tensor, table: pd.DataFrame, attribute_names: 
     roles = table["role"].to_numpy()
     attrs = table["attribute_index"].to_numpy()
     values = torch.tensor(table["value"].to_numpy(), device=embeddings.device)
-    per_attribute, all_ap, names = {}, [], []
+    value_array = table["value"].to_numpy()
+    per_attribute, all_ap, all_chance, names = {}, [], [], []
     for a, name in enumerate(attribute_names):
         q = np.flatnonzero((roles == "query") & (attrs == a))
         c = np.flatnonzero((roles == "candidate") & (attrs == a))
         if len(q) == 0:
             continue
         ap = average_precisions(embeddings[q], values[q], embeddings[c], values[c], chunk_size)
+        per_value = np.bincount(value_array[c], minlength=int(value_array[q].max()) + 1)  # candidates per value
+        n_relevant = per_value[value_array[q]]  # (Q_a,)
         per_attribute[name] = float(ap.mean())
         all_ap.append(ap)
+        all_chance.append(random_ranking_ap(n_relevant, len(c)))
         names += [name] * len(q)
     if not all_ap:
         raise ValueError("the split has no queries")
-    ap = np.concatenate(all_ap)
+    ap, chance = np.concatenate(all_ap), np.concatenate(all_chance)
     return {
         "map": float(ap.mean()),
+        "map_chance": float(chance.mean()),
         "map_macro": float(np.mean(list(per_attribute.values()))),
         "map_per_attribute": per_attribute,
         "n_queries": int(len(ap)),
         "n_candidates": int((roles == "candidate").sum()),
         # One row per query in a fixed order (attribute, then table row): the paired samples of
         # the tables' significance test.
-        "per_item": pd.DataFrame({"attribute": names, "ap": ap}),
+        "per_item": pd.DataFrame({"attribute": names, "ap": ap, "chance_ap": chance}),
     }
 
 

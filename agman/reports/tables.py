@@ -218,7 +218,7 @@ def _read_cell(folder: Path, dataset: str, variant: str, seed: int) -> Cell:
                                   f"the cell of {key} {expected!r}")
     metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
     task = DATASETS[dataset].task
-    needed = ("map", "map_per_attribute") if task is RETRIEVAL else ("accuracy", "loss")
+    needed = ("map", "map_per_attribute", "map_chance") if task is RETRIEVAL else ("accuracy", "loss")
     for key in needed:
         if key not in metrics:
             raise CellFormatError(f"{name}: {folder / 'metrics.json'} has no {key!r}")
@@ -228,7 +228,7 @@ def _read_cell(folder: Path, dataset: str, variant: str, seed: int) -> Cell:
                 raise CellFormatError(f"{name}: {folder / 'metrics.json'} map_per_attribute has no value for "
                                       f"attribute {attribute!r} (listed in cell.json)")
     per_item = pd.read_csv(folder / "per_item.csv")
-    for column in (task.pair_key, task.score):
+    for column in (task.pair_key, task.score) + (("chance_ap",) if task is RETRIEVAL else ()):
         if column not in per_item.columns:
             raise CellFormatError(f"{name}: {folder / 'per_item.csv'} has no column {column!r}")
     return Cell(dataset, variant, seed, info["source"], tuple(info["attributes"]), metrics, per_item)
@@ -277,7 +277,7 @@ def metric_value(cell: Cell, key: str) -> float:
     """A column's number for one cell: percentages for MAP and accuracy, the loss as it is."""
     if key == "loss":
         return float(cell.metrics["loss"])
-    if key in ("map", "accuracy"):
+    if key in ("map", "map_chance", "accuracy"):
         return 100.0 * float(cell.metrics[key])
     return 100.0 * float(cell.metrics["map_per_attribute"][key])
 
@@ -360,13 +360,40 @@ def build_table(spec: TableSpec, cells: Mapping[CellKey, Cell], seeds: Sequence[
         what = "Average triplet loss over the test triplets (lower is better) and prediction accuracy (%)."
     runs = (f"One run per method (seed {seeds[0]})." if len(seeds) == 1 else
             f"Mean ± sample standard deviation over seeds {_seed_list(seeds)}.")
-    notes = []
+    notes = [chance_note(cells, spec, seeds, resamples, bootstrap_seed)]
     if spec.significance:
         notes.append(significance_note(cells, spec.dataset, seeds, resamples, bootstrap_seed))
     if first.source != spec.dataset:
         notes.append(f"Demo data: these cells ran on {first.source}, a stand-in for {dataset.title}; the paper's "
                      "numbers are for the real dataset, differences are not meaningful.")
     return Table(spec, columns, rows, f"{what} {runs}", tuple(notes))
+
+
+def chance_note(cells: Mapping[CellKey, Cell], spec: TableSpec, seeds: Sequence[int], resamples: int = 10_000,
+                bootstrap_seed: int = 0) -> str:
+    """One line: what a method that learned nothing scores on this test split, and each row's
+    distance from it with a paired bootstrap over the items (per query, AP against that query's
+    expected random AP; per triplet, correct against 1/2). The chance level is the same for every
+    cell of a dataset: the test split depends on neither the method nor the seed."""
+    task = DATASETS[spec.dataset].task
+    first = cells[(spec.dataset, spec.rows[0], seeds[0])]
+    if task is RETRIEVAL:
+        chance = 100.0 * first.per_item["chance_ap"].to_numpy(dtype=float)
+        level = (f"a random ranking scores an expected MAP of {metric_value(first, 'map_chance'):.2f} on this test "
+                 "split")
+    else:
+        chance = np.full(len(first.per_item), 50.0)
+        level = "random embeddings predict 50.00% of the triplets"
+    above, not_above = [], []
+    for variant in spec.rows:
+        b = paired_bootstrap(_item_scores(cells, spec.dataset, variant, seeds), chance, resamples, bootstrap_seed)
+        text = f"{VARIANT_LABELS[variant]} {b.difference:+.2f} [{b.low:+.2f}, {b.high:+.2f}]"
+        (above if b.low > 0 else not_above).append(text)
+    verdict = "; ".join(part for part in (
+        f"above chance: {', '.join(above)}" if above else "",
+        f"not clearly above: {', '.join(not_above)}" if not_above else "") if part)
+    return (f"Chance: {level}. Each row minus chance, 95% CI (paired bootstrap over {len(chance):,} {task.items}, "
+            f"{resamples:,} resamples): {verdict}.")
 
 
 def _seed_list(seeds: Sequence[int]) -> str:
