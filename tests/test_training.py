@@ -120,10 +120,13 @@ def test_a_finished_run_is_reused_until_the_training_code_changes(tmp_path, demo
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run of the same config, data and code must not train again")
 
+    curves = paths.curves.read_text()
+    paths.curves.unlink()  # as DVC does before it runs the stage again
     monkeypatch.setattr(loop_module, "_train_epoch", no_training)
     with caplog.at_level("INFO"):
         again = train(cfg, demo_data, paths)
     assert "reusing it" in caplog.text and again.best_score == first.best_score
+    assert paths.curves.read_text() == curves  # the reused run's outputs are all there again
     assert all(torch.equal(weights[k], v) for k, v in load_checkpoint(paths.out_dir / "best.pt")["model"].items())
 
     monkeypatch.setattr(loop_module, "code_digest", lambda: "edited model code")

@@ -167,7 +167,10 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
         finished = ckpt["state"]["epoch"] >= tc.epochs
         if ckpt.get("fingerprint") == fp and finished and (paths.out_dir / "best.pt").is_file():
             log.info("%s is a finished run of this config, data and code; reusing it", last)
-            return TrainState(**ckpt["state"])
+            state = TrainState(**ckpt["state"])
+            if distributed.is_main():  # DVC deletes a stage's outputs before running it: write them again
+                _write_curves(paths.curves, state.history)
+            return state
         if ckpt.get("fingerprint") == fp and not finished:
             model.load_state_dict(ckpt["model"])
             weighting.load_state_dict(ckpt["weighting"])
