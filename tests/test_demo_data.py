@@ -181,3 +181,19 @@ def test_framing_follows_the_annotated_attribute(tmp_path: Path) -> None:
     images = {shot: np.asarray(demo.render_garment(values, 64, np.random.default_rng(5), shot)) for shot in demo.SHOTS}
     assert all(img.shape == (64, 64, 3) for img in images.values())
     assert not np.array_equal(images["full"], images["close"])
+
+
+def test_catalogue_shots_are_centred_at_one_scale_on_white() -> None:
+    # The Zappos stand-in's framing: what varies between two catalogue images is the garment, not
+    # where the figure stands or how large it is.
+    values = _values()
+    rows = []
+    for seed in (1, 2, 3):
+        img = np.asarray(demo.render_garment(values, 64, np.random.default_rng(seed), "catalogue")).astype(int)
+        background = np.all(img == demo._CATALOGUE_BACKGROUND, axis=2)  # (64, 64)
+        assert background[0].all() and background[-1].all()  # plain, untouched border rows
+        figure_rows = np.flatnonzero(~background.all(axis=1))
+        rows.append((figure_rows[0], figure_rows[-1]))
+        columns = np.flatnonzero(~background.all(axis=0))
+        assert abs((columns[0] + columns[-1]) / 2 - 31.5) <= 1.0  # centred
+    assert len(set(rows)) == 1

@@ -98,7 +98,12 @@ SHOTS: dict[str, tuple[float, float]] = {
     "upper": (1.3, 20.0),  # shoulders to hands: every sleeve length is in frame
     "waist": (1.5, 38.0),  # bodice and upper skirt: fabric fills the frame
     "close": (2.2, 0.0),  # head to mid-bodice: the neckline is large
+    # A catalogue photograph, as UT-Zappos50K's are: the whole figure centred at one scale on a
+    # plain white background. Only the fabric colour, skin tone and arm angle vary.
+    "catalogue": (1.0, 0.0),
 }
+_CATALOGUE_FIGURE_HEIGHT = 0.92  # of the image height
+_CATALOGUE_BACKGROUND = (246, 246, 244)
 ANNOTATION_SHOT = {"sleeve_length": "upper", "skirt_length": "full", "neckline_design": "close",
                    "texture": "waist"}
 
@@ -108,6 +113,11 @@ class _Frame:
 
     def __init__(self, size: int, rng: np.random.Generator, shot: str = "full") -> None:
         zoom, focus_y = SHOTS[shot]
+        if shot == "catalogue":
+            figure_px = size * _CATALOGUE_FIGURE_HEIGHT
+            self.sx = self.sy = figure_px / (_FIGURE_BOTTOM - _FIGURE_TOP)
+            self.cx, self.top = size / 2.0, (size - figure_px) / 2.0
+            return
         figure_px = size * rng.uniform(*_FIGURE_HEIGHT_RANGE) * zoom
         self.sy = figure_px / (_FIGURE_BOTTOM - _FIGURE_TOP)
         self.sx = self.sy * rng.uniform(*_ASPECT_RANGE)
@@ -324,7 +334,10 @@ def render_garment(values: dict[str, int], size: int, rng: np.random.Generator, 
     frame = _Frame(size, rng, shot)
     arm_angle = math.radians(rng.uniform(12.0, 24.0))
 
-    image = _background(size, background, rng)
+    if shot == "catalogue":
+        image = Image.new("RGB", (size, size), _CATALOGUE_BACKGROUND)
+    else:
+        image = _background(size, background, rng)
     _draw_body(ImageDraw.Draw(image), frame, skin, arm_angle)
 
     mask = Image.new("L", (size, size), 0)
