@@ -205,13 +205,14 @@ def render_demo(cfg: Config) -> None:
 def run_download(cfg: Config, slot: str) -> None:
     """Get the slot's ``data.root`` into its genuine layout and write its manifest; exit 2 with
     instructions when the user has to fetch something by hand."""
-    from agman.data.acquire import MissingDataError, acquire, manifest
+    from agman.data.acquire import MissingDataError, acquire, images_sha256, manifest
 
     cfg = slot_config(cfg, slot)
     d = cfg.data
     if d.dataset.startswith("demo_"):
         render_demo(cfg)
-        record = {**manifest(dataset_kind(d.dataset), d.root), "demo": to_dict(d.demo)}
+        kind = dataset_kind(d.dataset)
+        record = {**manifest(kind, d.root), "demo": to_dict(d.demo), "images_sha256": images_sha256(kind, d.root)}
         log.info("demo %s rendered to %s", dataset_kind(d.dataset), d.root)
     else:
         try:

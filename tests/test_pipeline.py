@@ -47,6 +47,12 @@ def test_download_renders_a_stand_in_and_writes_its_manifest(tmp_path, monkeypat
     data = pipeline.read_dataset(slot_config(cfg, "zappos"))
     assert data.task == "triplets" and set(data.triplets) == {"train", "valid", "test"}
     assert set(data.table["split"]) <= {"train", "valid", "test", "unused"}
+    # The cache stage depends on this manifest: one changed pixel must change it.
+    image = next((tmp_path / "data" / "demo" / "zappos").rglob("*.jpg"))
+    image.write_bytes(image.read_bytes()[:-1] + bytes([image.read_bytes()[-1] ^ 1]))
+    from agman.data.acquire import images_sha256
+
+    assert images_sha256("zappos", "data/demo/zappos") != manifest["images_sha256"]
     assert len(data.triplets["train"]) == 4 * 20 and (data.triplets["train"][:, 3] < 4).all()
 
 

@@ -25,6 +25,7 @@ stage writes it as its DVC output.
 from __future__ import annotations
 
 import filecmp
+import hashlib
 import json
 import logging
 import os
@@ -332,6 +333,18 @@ def _image_stats(folder: Path) -> tuple[int, int]:
                     count += 1
                     total += entry.stat().st_size
     return count, total
+
+
+def images_sha256(dataset: str, root: str | Path) -> str:
+    """SHA-256 over every image under the dataset's image folder (relative path and bytes, in
+    path order): what tells a re-rendered stand-in from the previous one when only the pixels
+    differ. For the small demo stand-ins; the real datasets are described by their archives."""
+    folder = Path(root) / _spec(dataset).image_dir
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def manifest(dataset: str, root: str | Path) -> dict:
