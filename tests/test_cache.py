@@ -53,6 +53,21 @@ def test_cache_round_trip(tmp_path, fmt):
         assert report.bytes == (tmp_path / "cache" / "images.bin").stat().st_size
 
 
+@pytest.mark.parametrize("fmt", ["array", "jpeg"])
+def test_cache_digest_follows_the_pixels_not_just_the_paths(tmp_path, fmt):
+    paths = write_images(tmp_path)
+    write_cache(paths, tmp_path, tmp_path / "a", 16, fmt)
+    write_cache(paths, tmp_path, tmp_path / "b", 16, fmt)
+    assert ImageCache(tmp_path / "a").sha256 == ImageCache(tmp_path / "b").sha256  # deterministic
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / paths[2])  # re-rendered, same path
+    write_cache(paths, tmp_path, tmp_path / "c", 16, fmt)
+    assert ImageCache(tmp_path / "c").sha256 != ImageCache(tmp_path / "a").sha256
+    meta = tmp_path / "c" / "cache.json"
+    meta.write_text(meta.read_text().replace('"sha256"', '"old"'))
+    with pytest.raises(ValueError, match="cache.json: written by an older version"):
+        ImageCache(tmp_path / "c")
+
+
 def test_corrupt_and_truncated_images_are_skipped_and_listed(tmp_path, caplog):
     paths = write_images(tmp_path)
     (tmp_path / paths[1]).write_bytes(b"not a jpeg at all")

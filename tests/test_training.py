@@ -129,6 +129,11 @@ def test_a_finished_run_is_reused_until_the_training_code_changes(tmp_path, demo
     assert paths.curves.read_text() == curves  # the reused run's outputs are all there again
     assert all(torch.equal(weights[k], v) for k, v in load_checkpoint(paths.out_dir / "best.pt")["model"].items())
 
+    monkeypatch.setattr(demo_data.cache, "sha256", "re-rendered images")
+    with pytest.raises(AssertionError, match="must not train again"):  # same table, other pixels: stale
+        train(cfg, demo_data, paths)
+    monkeypatch.undo()
+    monkeypatch.setattr(loop_module, "_train_epoch", no_training)
     monkeypatch.setattr(loop_module, "code_digest", lambda: "edited model code")
     with pytest.raises(AssertionError, match="must not train again"):  # stale: it trains from scratch
         train(cfg, demo_data, paths)

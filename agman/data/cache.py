@@ -20,6 +20,7 @@ is dropped. Nothing reaches a DataLoader worker undecodable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -114,6 +115,9 @@ def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: i
     if progress is not None:
         entries = progress(entries, total=len(jobs))
     kept, skipped, offsets = [], [], [0]
+    # Over what is stored, path by path: a run's fingerprint includes it, so a re-rendered or
+    # re-decoded image with an unchanged path and label still makes a trained run stale.
+    digest = hashlib.sha256()
     array = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                       shape=(len(paths), size, size, 3)) if fmt == "array" else None
     try:
@@ -127,6 +131,8 @@ def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: i
                 else:
                     blob.write(entry)
                     offsets.append(offsets[-1] + len(entry))
+                digest.update(path.encode() + b"\0")
+                digest.update(entry if isinstance(entry, bytes) else entry.tobytes())
                 kept.append(path)
         if not kept:
             raise OSError(f"none of the {len(paths)} images under {root} decodes; first: {skipped[0][1]}")
@@ -145,7 +151,8 @@ def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: i
     pd.DataFrame({"path": kept, "entry": np.arange(len(kept))}).to_csv(tmp / "index.csv", index=False)
     pd.DataFrame(skipped, columns=["path", "reason"]).to_csv(tmp / "skipped.csv", index=False)
     (tmp / "cache.json").write_text(json.dumps({"format": fmt, "size": size, "images": len(kept),
-                                                "jpeg_quality": jpeg_quality}, indent=2) + "\n")
+                                                "jpeg_quality": jpeg_quality, "sha256": digest.hexdigest()},
+                                               indent=2) + "\n")
     if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
@@ -168,7 +175,10 @@ class ImageCache:
         if not meta.is_file():
             raise FileNotFoundError(f"{meta}: image cache missing; run `dvc repro cache`")
         info = json.loads(meta.read_text())
+        if "sha256" not in info:
+            raise ValueError(f"{meta}: written by an older version (no 'sha256'); run `dvc repro cache` again")
         self.format, self.size, self.count = info["format"], info["size"], info["images"]
+        self.sha256 = info["sha256"]  # of the stored images, path by path (see write_cache)
         self._data = None
         self._offsets = None
 

@@ -81,9 +81,12 @@ def code_digest() -> str:
 
 
 def data_digest(data: PreparedData, triplet_dir: Path) -> str:
-    """SHA-256 over the prepared table, its triplet lists and every epoch's triplet file."""
+    """SHA-256 over the prepared table, the cached images, the triplet lists and every epoch's
+    triplet file."""
     digest = hashlib.sha256()
     digest.update(pd.util.hash_pandas_object(data.table, index=True).to_numpy().tobytes())
+    if data.cache is not None:  # the pixels: same paths and labels may hold re-rendered images
+        digest.update(data.cache.sha256.encode())
     for split in sorted(data.triplets):
         digest.update(data.triplets[split].tobytes())
     for path in sorted(triplet_dir.glob("epoch_*.npy")):
