@@ -213,7 +213,7 @@ def run_download(cfg: Config, slot: str) -> None:
         render_demo(cfg)
         kind = dataset_kind(d.dataset)
         record = {**manifest(kind, d.root), "demo": to_dict(d.demo), "images_sha256": images_sha256(kind, d.root)}
-        log.info("demo %s rendered to %s", dataset_kind(d.dataset), d.root)
+        log.info("demo %s rendered to %s", kind, d.root)
     else:
         try:
             record = acquire(d.dataset, d.root)

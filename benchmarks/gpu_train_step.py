@@ -271,21 +271,18 @@ def main(argv: list[str] | None = None) -> dict:
 
     b, bf32, bbf = args.batch, largest["fp32_nchw"], largest["bf16_channels_last"]
     plain = f"plain_{args.arch}"
-    ratios = {  # images/s over images/s
-        f"bf16_cl_over_fp32_nchw_at_{b}": ratio(rate(f"agman/bf16_channels_last/{b}"), rate(f"agman/fp32_nchw/{b}")),
-        f"bf16_cl_over_fp32_nchw_at_{bf32}": ratio(rate(f"agman/bf16_channels_last/{bf32}"),
-                                                   rate(f"agman/fp32_nchw/{bf32}")),
-        f"bf16_cl_at_{bbf}_over_fp32_nchw_at_{bf32}": ratio(rate(f"agman/bf16_channels_last/{bbf}"),
-                                                            rate(f"agman/fp32_nchw/{bf32}")),
-        f"compiled_over_fp32_nchw_at_{b}": ratio(rate(f"agman/bf16_channels_last_compiled/{b}"),
-                                                 rate(f"agman/fp32_nchw/{b}")),
-        f"compiled_over_eager_bf16_cl_at_{bbf}": ratio(rate(f"agman/bf16_channels_last_compiled/{bbf}"),
-                                                        rate(f"agman/bf16_channels_last/{bbf}")),
-        f"{plain}_over_agman_at_{b}": ratio(rate(f"{plain}/bf16_channels_last/{b}"),
-                                            rate(f"agman/bf16_channels_last/{b}")),
-        f"{plain}_over_agman_at_{bbf}": ratio(rate(f"{plain}/bf16_channels_last/{bbf}"),
-                                              rate(f"agman/bf16_channels_last/{bbf}")),
+    agman_bf16, agman_fp32 = "agman/bf16_channels_last", "agman/fp32_nchw"
+    compiled, plain_bf16 = "agman/bf16_channels_last_compiled", f"{plain}/bf16_channels_last"
+    pairs = {  # name: (numerator run, denominator run), each "<model>/<setting>/<batch>"
+        f"bf16_cl_over_fp32_nchw_at_{b}": (f"{agman_bf16}/{b}", f"{agman_fp32}/{b}"),
+        f"bf16_cl_over_fp32_nchw_at_{bf32}": (f"{agman_bf16}/{bf32}", f"{agman_fp32}/{bf32}"),
+        f"bf16_cl_at_{bbf}_over_fp32_nchw_at_{bf32}": (f"{agman_bf16}/{bbf}", f"{agman_fp32}/{bf32}"),
+        f"compiled_over_fp32_nchw_at_{b}": (f"{compiled}/{b}", f"{agman_fp32}/{b}"),
+        f"compiled_over_eager_bf16_cl_at_{bbf}": (f"{compiled}/{bbf}", f"{agman_bf16}/{bbf}"),
+        f"{plain}_over_agman_at_{b}": (f"{plain_bf16}/{b}", f"{agman_bf16}/{b}"),
+        f"{plain}_over_agman_at_{bbf}": (f"{plain_bf16}/{bbf}", f"{agman_bf16}/{bbf}"),
     }
+    ratios = {name: ratio(rate(num), rate(den)) for name, (num, den) in pairs.items()}  # images/s over images/s
     result["ratios"] = ratios
     same_batch = [v for k, v in ratios.items() if k.startswith("bf16_cl_over_fp32_nchw_at_") and v is not None]
     result["targets"] = {

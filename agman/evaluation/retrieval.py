@@ -39,8 +39,8 @@ def score_split(embeddings: torch.Tensor, table: pd.DataFrame, attribute_names: 
     """Retrieval metrics of one split from its embeddings (rows aligned with ``table``)."""
     roles = table["role"].to_numpy()
     attrs = table["attribute_index"].to_numpy()
-    values = torch.tensor(table["value"].to_numpy(), device=embeddings.device)
     value_array = table["value"].to_numpy()
+    values = torch.tensor(value_array, device=embeddings.device)
     per_attribute, all_ap, all_chance, names = {}, [], [], []
     for a, name in enumerate(attribute_names):
         q = np.flatnonzero((roles == "query") & (attrs == a))

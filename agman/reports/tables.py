@@ -389,11 +389,13 @@ def chance_note(cells: Mapping[CellKey, Cell], spec: TableSpec, seeds: Sequence[
         b = paired_bootstrap(_item_scores(cells, spec.dataset, variant, seeds), chance, resamples, bootstrap_seed)
         text = f"{VARIANT_LABELS[variant]} {b.difference:+.2f} [{b.low:+.2f}, {b.high:+.2f}]"
         (above if b.low > 0 else not_above).append(text)
-    verdict = "; ".join(part for part in (
-        f"above chance: {', '.join(above)}" if above else "",
-        f"not clearly above: {', '.join(not_above)}" if not_above else "") if part)
+    verdict = []
+    if above:
+        verdict.append(f"above chance: {', '.join(above)}")
+    if not_above:
+        verdict.append(f"not clearly above: {', '.join(not_above)}")
     return (f"Chance: {level}. Each row minus chance, 95% CI (paired bootstrap over {len(chance):,} {task.items}, "
-            f"{resamples:,} resamples): {verdict}.")
+            f"{resamples:,} resamples): {'; '.join(verdict)}.")
 
 
 def _seed_list(seeds: Sequence[int]) -> str:
