@@ -277,15 +277,15 @@ def read_dataset(cfg: Config):
 
 def _read_zappos(cfg: Config):
     from agman.data.prepared import PreparedData
-    from agman.data.zappos import CONDITIONS, read_zappos
+    from agman.data.zappos import CONDITION_NAMES, read_zappos
 
     table, triplets, stats = read_zappos(cfg.data.root)
     # CSN calls the validation split "val"; this project says "valid" everywhere.
     table["split"] = table["split"].replace({"val": "valid"})
     triplets = {{"val": "valid"}.get(s, s): t for s, t in triplets.items()}
     meta = {"dataset": cfg.data.dataset, "stats": stats,
-            "attributes": [{"name": name, "values": []} for name in CONDITIONS]}
-    return PreparedData(table, list(CONDITIONS), "triplets", triplets=triplets, meta=meta)
+            "attributes": [{"name": name, "values": []} for name in CONDITION_NAMES]}
+    return PreparedData(table, list(CONDITION_NAMES), "triplets", triplets=triplets, meta=meta)
 
 
 def read_asen(cfg: Config) -> pd.DataFrame:
@@ -444,7 +444,7 @@ def _evaluate_seed(cfg: Config, cell: str, data, seed: int) -> dict:
     from agman.io import write_folder_atomically
     from agman.models import build_model
     from agman.training.checkpoint import load_checkpoint
-    from agman.training.loop import autocast_context, pick_device
+    from agman.device import autocast_context, pick_device
 
     paths = cell_paths(cfg, cell)
     run_dir = paths.run(seed)

@@ -91,7 +91,7 @@ class TrainedModel:
     @torch.no_grad()
     def run(self, pixels: torch.Tensor, attribute: int):
         """The model's output (``ModelOutput``, float32) for (B, 3, S, S) uint8 images under one attribute."""
-        from agman.training.loop import autocast_context
+        from agman.device import autocast_context
 
         images = build_transform(train=False)(pixels).to(self.device)  # (B, 3, S, S) float32, normalised
         attr = torch.full((len(pixels),), attribute, dtype=torch.long, device=self.device)  # (B,)
@@ -113,7 +113,7 @@ def load_trained(path: str | Path, device: str = "auto") -> TrainedModel:
     from agman.config import ModelConfig, from_dict
     from agman.models import build_model
     from agman.training.checkpoint import load_checkpoint
-    from agman.training.loop import pick_device
+    from agman.device import pick_device
 
     path = Path(path)
     checkpoint = path / "best.pt" if path.is_dir() else path

@@ -12,7 +12,7 @@ import pytest
 from agman.data import acquire as acq
 from agman.data.acquire import ArchiveError, MissingDataError, acquire, check_layout, manifest
 from agman.data.download import ChecksumError
-from agman.data.zappos import CONDITIONS, SPLITS
+from agman.data.zappos import CONDITION_NAMES, SPLITS
 from loopback import LoopbackServer
 
 
@@ -32,7 +32,7 @@ def zappos_zips(folder: Path) -> dict[str, bytes]:
     })
     data = make_zip(folder / "data.zip", {"ut-zap50k-data/meta-data.csv": "CID,Category\n1,Shoes\n"})
     lists = {f"csn_zappos_triplets/tripletlists/{c}_tripletlist_{s}.txt": "0 1 0\n"
-             for c in CONDITIONS for s in SPLITS}
+             for c in CONDITION_NAMES for s in SPLITS}
     csn = make_zip(folder / "csn.zip", {
         "csn_zappos_triplets/filenames.json": "Shoes/Oxfords/Brand A/1.jpg\nBoots/Ankle/Brand B/2.jpg\n",
         **lists,
@@ -55,7 +55,7 @@ def test_zappos_end_to_end(zappos_server, tmp_path, monkeypatch):
     assert (root / "ut-zap50k-data/meta-data.csv").read_text().startswith("CID,Category")
     assert (root / "filenames.json").read_text().splitlines()[1] == "Boots/Ankle/Brand B/2.jpg"
     assert sorted(p.name for p in (root / "tripletlists").iterdir()) == sorted(
-        f"{c}_tripletlist_{s}.txt" for c in CONDITIONS for s in SPLITS)
+        f"{c}_tripletlist_{s}.txt" for c in CONDITION_NAMES for s in SPLITS)
     assert not list(root.glob(".acquire-staging-*"))
     for name in acq.ZAPPOS_URLS:
         record = json.loads((root / "archives" / f"{name}.sha256").read_text())

@@ -9,14 +9,14 @@ import pytest
 
 from agman.data.demo_zappos import DEMO_ZAPPOS_CONDITIONS, write_demo_zappos
 from agman.data.fashionai import DataFormatError
-from agman.data.zappos import (CONDITION_COLUMNS, CONDITIONS, TABLE_META_COLUMNS, read_csn_filenames,
+from agman.data.zappos import (CONDITION_NAMES, CONDITIONS, read_csn_filenames,
                                read_csn_triplets, read_zappos, read_zappos_meta)
 
 
 def write_csn(root, lines=None):
     (root / "tripletlists").mkdir(parents=True)
     (root / "filenames.json").write_text("Boots/Ankle/Brand/1.jpg\nShoes/Oxfords/Brand/2.jpg\nSandals/Flat/Brand/3.jpg\n")
-    for i, name in enumerate(CONDITIONS):
+    for i, name in enumerate(CONDITION_NAMES):
         for split in ("train", "val", "test"):
             text = (lines or {}).get((name, split), f"{i % 3} {(i + 1) % 3} {(i + 2) % 3}\n")
             (root / "tripletlists" / f"{name}_tripletlist_{split}.txt").write_text(text)
@@ -97,7 +97,7 @@ def write_zappos(root: Path, meta: str = META, lines: dict | None = None) -> Pat
     (root / "ut-zap50k-data").mkdir()
     (root / "ut-zap50k-data" / "meta-data.csv").write_text(meta)
     (root / "tripletlists").mkdir()
-    for name in CONDITIONS:
+    for name in CONDITION_NAMES:
         for split, text in TRIPLETS.items():
             text = (lines or {}).get((name, split), text)
             (root / "tripletlists" / f"{name}_tripletlist_{split}.txt").write_text(text)
@@ -128,7 +128,7 @@ def test_read_zappos_table_splits_and_stats(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="agman.data.zappos"):
         table, triplets, stats = read_zappos(write_zappos(tmp_path))
     assert len(table) == 10
-    assert list(table.columns) == ["path", "cid", *TABLE_META_COLUMNS, "split"]
+    assert list(table.columns) == ["path", "cid", *(c.table_column for c in CONDITIONS), "split"]
     assert table.loc[1, "path"] == "ut-zap50k-images/Shoes/Oxfords/Marlow Creek/100627.72.jpg"
     assert table.loc[1].drop("path").to_dict() == {
         "cid": "100627-72", "category": "Shoes", "closure": "Lace up", "gender": "Men",
@@ -141,8 +141,8 @@ def test_read_zappos_table_splits_and_stats(tmp_path, caplog):
     assert "555-12" in warnings[0].getMessage()
     assert stats == {
         "images": 10, "images_without_metadata": 1, "images_in_several_splits": 0,
-        "triplets": {"train": dict.fromkeys(CONDITIONS, 2), "val": dict.fromkeys(CONDITIONS, 1),
-                     "test": dict.fromkeys(CONDITIONS, 1)},
+        "triplets": {"train": dict.fromkeys(CONDITION_NAMES, 2), "val": dict.fromkeys(CONDITION_NAMES, 1),
+                     "test": dict.fromkeys(CONDITION_NAMES, 1)},
         "images_per_split": {"train": 3, "val": 3, "test": 3, "unused": 1},
     }
     # File line "a b c" = (anchor, far, close) -> (anchor, close, far, condition).
@@ -232,8 +232,8 @@ def demo_zappos(tmp_path_factory) -> Path:
 
 
 def test_demo_conditions_follow_csn_order():
-    assert tuple(c[0] for c in DEMO_ZAPPOS_CONDITIONS) == CONDITIONS
-    assert tuple(c[1] for c in DEMO_ZAPPOS_CONDITIONS) == CONDITION_COLUMNS
+    assert tuple(c[0] for c in DEMO_ZAPPOS_CONDITIONS) == CONDITION_NAMES
+    assert tuple(c[1] for c in DEMO_ZAPPOS_CONDITIONS) == tuple(c.meta_column for c in CONDITIONS)
     assert {c[2] for c in DEMO_ZAPPOS_CONDITIONS} == {"skirt_length", "neckline_design", "sleeve_length", "texture"}
 
 
@@ -265,14 +265,14 @@ def test_demo_parses_and_triplets_match_its_metadata(demo_zappos):
     table, triplets, stats = read_zappos(demo_zappos)
     assert stats["images"] == N_DEMO and stats["images_without_metadata"] == 1
     assert stats["images_in_several_splits"] == 0
-    assert stats["triplets"] == {split: dict.fromkeys(CONDITIONS, n)
+    assert stats["triplets"] == {split: dict.fromkeys(CONDITION_NAMES, n)
                                  for split, n in zip(("train", "val", "test"), DEMO_TRIPLETS)}
     # 70/10/20 of 60 images; an image no triplet happened to draw would show as unused.
     per_split = stats["images_per_split"]
     assert per_split["train"] <= 42 and per_split["val"] <= 6 and per_split["test"] <= 12
     assert sum(per_split.values()) == N_DEMO
     assert table["split"].tolist() != sorted(table["split"])  # filenames.json is not ordered by split
-    columns = list(TABLE_META_COLUMNS)
+    columns = [c.table_column for c in CONDITIONS]
     for split, rows in triplets.items():
         assert set(table.loc[rows[:, :3].ravel(), "split"]) == {split}
         for anchor, close, far, condition in rows:

@@ -40,7 +40,7 @@ from functools import partial
 from pathlib import Path
 
 from agman.data import download
-from agman.data.zappos import CONDITIONS, SPLITS
+from agman.data.zappos import CONDITION_NAMES, SPLITS
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ SPECS: dict[str, _Spec] = {
     "zappos": _Spec(
         image_dir="ut-zap50k-images",
         required=("ut-zap50k-images/", "ut-zap50k-data/meta-data.csv", "filenames.json",
-                  *(f"tripletlists/{c}_tripletlist_{s}.txt" for c in CONDITIONS for s in SPLITS)),
+                  *(f"tripletlists/{c}_tripletlist_{s}.txt" for c in CONDITION_NAMES for s in SPLITS)),
         archive_dir="archives",
         parts=(
             _Part("images", ("ut-zap50k-images.zip",), ("ut-zap50k-images",),
@@ -248,7 +248,7 @@ SPECS: dict[str, _Spec] = {
             # Whether the CSN zip has a top folder is unknown: each piece is located on its own.
             _Part("csn", ("csn_zappos_triplets.zip",), ("filenames.json", "tripletlists"),
                   _anchored(("filenames.json", "filenames.json"),
-                            ("tripletlists", f"tripletlists/{CONDITIONS[0]}_tripletlist_{SPLITS[0]}.txt"))),
+                            ("tripletlists", f"tripletlists/{CONDITION_NAMES[0]}_tripletlist_{SPLITS[0]}.txt"))),
         ),
         urls=ZAPPOS_URLS,
     ),

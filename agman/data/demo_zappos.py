@@ -33,9 +33,9 @@ import numpy as np
 
 from agman.data.demo import render_garment
 from agman.io import write_folder_atomically
-from agman.data.zappos import CONDITIONS, IMAGES_DIR, META_COLUMNS, META_FILE, SPLITS, triplet_list_path
+from agman.data.zappos import CONDITION_NAMES, IMAGES_DIR, META_COLUMNS, META_FILE, SPLITS, triplet_list_path
 
-#: (CSN condition, meta-data.csv column, renderer attribute carrying it, values), in ``CONDITIONS`` order.
+#: (CSN condition, meta-data.csv column, renderer attribute carrying it, values), in ``CONDITION_NAMES`` order.
 DEMO_ZAPPOS_CONDITIONS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("class", "Category", "skirt_length", ("Boots", "Sandals", "Shoes", "Slippers")),
     ("closure", "Closure", "neckline_design", ("Lace up", "Slip-On", "Buckle", "Zipper")),
@@ -101,7 +101,7 @@ def _sample_triplets(members: np.ndarray, values: np.ndarray, count: int,
 def _plan(n_images: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Split index (0-2) and per-condition value index (n, 4) of every image, in filenames.json order."""
     split = np.empty(n_images, dtype=np.int64)
-    values = np.empty((n_images, len(CONDITIONS)), dtype=np.int64)
+    values = np.empty((n_images, len(CONDITION_NAMES)), dtype=np.int64)
     bounds = np.cumsum((0, *_split_sizes(n_images)))
     shuffled = rng.permutation(n_images)
     for s in range(len(SPLITS)):
@@ -160,7 +160,7 @@ def _render_into(root: Path, n_images: int, triplets_per_condition: tuple[int, i
     (root / META_FILE).parent.mkdir(parents=True)
     (root / META_FILE).write_text(_meta_csv(paths, values, rng))
     (root / "tripletlists").mkdir()
-    for c, condition in enumerate(CONDITIONS):
+    for c, condition in enumerate(CONDITION_NAMES):
         for s, split_name in enumerate(SPLITS):
             rows = _sample_triplets(np.flatnonzero(split == s), values[:, c], triplets_per_condition[s], rng)
             triplet_list_path(root, condition, split_name).write_text(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -31,23 +32,31 @@ from agman.data.fashionai import DataFormatError
 
 log = logging.getLogger(__name__)
 
-#: CSN's condition order and file-name stems: 0 class, 1 closure, 2 gender, 3 heel.
-CONDITIONS = ("class", "closure", "gender", "heel")
-#: The paper's names for ``CONDITIONS`` (Table 1), in the same order.
-CONDITION_NAMES = ("category", "closure", "gender", "heel height")
-#: The meta-data.csv column holding each condition's values, in ``CONDITIONS`` order.
-CONDITION_COLUMNS = ("Category", "Closure", "Gender", "HeelHeight")
+@dataclass(frozen=True)
+class Condition:
+    """One of CSN's four conditions: how each file, column and table names it."""
+
+    name: str  # CSN's name and triplet-list file stem (class, closure, gender, heel)
+    title: str  # the paper's name (Table 1)
+    meta_column: str  # the meta-data.csv column holding its values
+    table_column: str  # the prepared table's column holding its values
+
+
+#: CSN's conditions in their index order: 0 class, 1 closure, 2 gender, 3 heel.
+CONDITIONS = (
+    Condition("class", "category", "Category", "category"),
+    Condition("closure", "closure", "Closure", "closure"),
+    Condition("gender", "gender", "Gender", "gender"),
+    Condition("heel", "heel height", "HeelHeight", "heel_height"),
+)
+#: The conditions' names, in index order (the prepared data's attribute list).
+CONDITION_NAMES = tuple(c.name for c in CONDITIONS)
 SPLITS = ("train", "val", "test")
 
 IMAGES_DIR = "ut-zap50k-images"
 META_FILE = "ut-zap50k-data/meta-data.csv"
 META_COLUMNS = ("CID", "Category", "SubCategory", "HeelHeight", "Insole", "Closure", "Gender", "Material",
                 "ToeStyle")
-#: Columns of ``read_zappos``'s table taken from meta-data.csv, and their source columns.
-TABLE_META_COLUMNS = {"category": "Category", "closure": "Closure", "gender": "Gender",
-                      "heel_height": "HeelHeight"}
-
-
 def read_csn_filenames(root: str | Path) -> list[str]:
     path = Path(root) / "filenames.json"
     if not path.is_file():
@@ -68,7 +77,7 @@ def read_csn_triplets(root: str | Path, split: str, n_images: int) -> np.ndarray
     if split not in SPLITS:
         raise KeyError(f"split {split!r} is not one of {SPLITS}")
     parts = []
-    for condition, name in enumerate(CONDITIONS):
+    for condition, name in enumerate(CONDITION_NAMES):
         path = triplet_list_path(root, name, split)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: CSN triplet list not found")
@@ -216,16 +225,16 @@ def read_zappos(root: str | Path, check_images: bool = True) -> tuple[pd.DataFra
     triplet_counts = {}
     for split, rows in triplets.items():
         counts = np.bincount(rows[:, 3], minlength=len(CONDITIONS))
-        for condition, count in zip(CONDITIONS, counts):
+        for condition, count in zip(CONDITION_NAMES, counts):
             if count == 0:
                 raise DataFormatError(f"{triplet_list_path(root, condition, split)}: no triplets")
-        triplet_counts[split] = {condition: int(count) for condition, count in zip(CONDITIONS, counts)}
+        triplet_counts[split] = {condition: int(count) for condition, count in zip(CONDITION_NAMES, counts)}
 
     cids = [image_cid(name) for name in names]
     table = pd.DataFrame({"path": paths, "cid": cids})
     has_meta = table["cid"].isin(meta.index).to_numpy()
-    for column, source in TABLE_META_COLUMNS.items():
-        table[column] = table["cid"].map(meta[source]).fillna("")
+    for c in CONDITIONS:
+        table[c.table_column] = table["cid"].map(meta[c.meta_column]).fillna("")
     if not has_meta.all():
         first = int(np.flatnonzero(~has_meta)[0])
         log.warning("%d of %d images in filenames.json have no row in %s (first: line %d, CID %s); their "

@@ -39,6 +39,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from agman.data.prepared import PreparedData
+from agman.data.zappos import CONDITIONS
 from agman.metrics import average_precisions
 
 if TYPE_CHECKING:
@@ -53,8 +54,6 @@ FRAME_WIDTH = 3.5  # points
 CAPTION_SIZE = 8  # points
 LABEL_SIZE = 9
 TITLE_SIZE = 11
-#: Zappos50k: the prepared table's column holding each condition's values (agman.data.zappos).
-ZAPPOS_VALUE_COLUMNS = {"class": "category", "closure": "closure", "gender": "gender", "heel": "heel_height"}
 
 
 @dataclass(frozen=True)
@@ -465,7 +464,8 @@ def triplet_examples(trained: TrainedModel, data: PreparedData, subtitle: str, o
     slots = {c: 0 for c in range(len(data.attributes))}
     for c, rows in picked:
         condition = data.attributes[c]
-        column = ZAPPOS_VALUE_COLUMNS.get(condition)
+        spec = next((z for z in CONDITIONS if z.name == condition), None)
+        column = spec.table_column if spec else None
         pixels = [_image(data, entries[r]) for r in rows]
         emb = trained.embed(pixels, c)  # (3, c') anchor, close, far
         sim_close, sim_far = float(emb[1] @ emb[0]), float(emb[2] @ emb[0])
@@ -478,9 +478,7 @@ def triplet_examples(trained: TrainedModel, data: PreparedData, subtitle: str, o
             return _wrap(_pretty(data.table.iloc[r][column])) if column in data.table else ""
 
         if slots[c] == 0:
-            from agman.data.zappos import CONDITION_NAMES
-
-            _row_label(fig, grid, c, _wrap(CONDITION_NAMES[c] if c < len(CONDITION_NAMES) else condition, 12))
+            _row_label(fig, grid, c, _wrap(spec.title if spec else condition, 12))
         col = 3 * slots[c]
         slots[c] += 1
         draw_tile(grid.axes(fig, c, col), pixels[0], caption=f"{value(rows[0])}\n{'right' if right else 'wrong'}",

@@ -12,7 +12,6 @@ rank 0 alone validates and writes checkpoints, curves and MLflow logs while the 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import json
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 from agman.config import Config, fingerprint, to_dict
 from agman.data.images import TripletDataset
+from agman.device import autocast_context, pick_device, resolve_memory_format
 from agman.data.prepared import PreparedData
 from agman.evaluation import evaluate, flat_metrics
 from agman.losses import attribute_classification_loss, build_weighting, triplet_ranking_loss
@@ -38,30 +38,6 @@ from agman.training.checkpoint import (load_checkpoint, restore_rng_states, rng_
                                        seed_everything)
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device: cuda requested but no CUDA device is available")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
-def autocast_context(device: torch.device, amp_dtype: str):
-    """bf16/fp16 autocast on CUDA; full precision on CPU, where autocast would only slow things."""
-    if device.type != "cuda" or amp_dtype == "none":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=getattr(torch, amp_dtype))
-
-
-def resolve_memory_format(name: str, device: torch.device) -> torch.memory_format:
-    """``auto`` is channels_last on CUDA (tensor cores want NHWC) and contiguous on CPU; on a
-    2-core CPU channels_last measured 1.3x faster for the demo's ResNet-18 at 64 px, so the
-    demo profile asks for it explicitly."""
-    if name == "auto":
-        name = "channels_last" if device.type == "cuda" else "contiguous"
-    return torch.channels_last if name == "channels_last" else torch.contiguous_format
 
 
 #: The code whose change makes a trained run stale. The evaluation code is left out on purpose:
