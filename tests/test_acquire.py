@@ -13,7 +13,7 @@ from agman.data import acquire as acq
 from agman.data.acquire import ArchiveError, MissingDataError, acquire, check_layout, manifest
 from agman.data.download import ChecksumError
 from agman.data.zappos import CONDITION_NAMES, SPLITS
-from loopback import LoopbackServer
+from tests.loopback import LoopbackServer
 
 
 def make_zip(path: Path, members: dict[str, bytes | str]) -> Path:

@@ -6,7 +6,7 @@ from agman.data.asen_split import read_asen_eval_split, read_asen_split
 from agman.data.attributes import FASHIONAI
 from agman.data.fashionai import DataFormatError, read_fashionai_labels
 
-from conftest import SHARED
+from tests.helpers import SHARED
 
 FIXTURES = SHARED / "fixtures" / "asen-fashionai"
 needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="needs ../shared/fixtures/asen-fashionai")

@@ -8,7 +8,7 @@ from agman.data.fashionai import DataFormatError, read_fashionai_labels
 from agman.data.split import split_items
 from agman.data.triplets import sample_triplets, usable_attributes
 
-from conftest import SHARED
+from tests.helpers import SHARED
 
 ATTRS = (Attribute("collar_design", ("a", "b", "c")), Attribute("skirt_length", ("x", "y")))
 

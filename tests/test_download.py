@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from agman.data.download import ChecksumError, fetch
-from loopback import LoopbackServer
+from tests.loopback import LoopbackServer
 
 PAYLOAD = bytes(range(256)) * 400
 

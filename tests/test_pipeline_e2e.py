@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import ROOT
+from tests.helpers import ROOT
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> str:
