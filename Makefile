@@ -1,4 +1,5 @@
-# The two entry points of the README's quick start: `make repro` and `make test`.
+# The entry points of the README's quick start: `make repro`, `make test` (everything, as CI runs
+# it) and `make test-fast` (without the tests marked slow).
 # The virtual environment is created from pyproject.toml only when it is missing
 # (or pyproject.toml changed since it was made).
 PYTHON ?= python3.11
@@ -6,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: repro test venv clean-venv
+.PHONY: repro test test-fast venv clean-venv
 
 venv: $(STAMP)
 
@@ -20,6 +21,9 @@ repro: $(STAMP)
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,4 +1,4 @@
-"""Writing a folder so that readers never see half of it."""
+"""Writing files and folders so that readers never see half of one."""
 
 from __future__ import annotations
 
@@ -27,3 +27,20 @@ def write_folder_atomically(out_dir: str | os.PathLike, render: Callable[[Path],
         os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_file_atomically(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write ``data`` to ``<path>.tmp-<pid>`` and rename it over ``path`` (making its folder): an
+    interrupted run leaves the old file or the new one, never half of one."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    try:
+        if isinstance(data, bytes):
+            tmp.write_bytes(data)
+        else:
+            tmp.write_text(data)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

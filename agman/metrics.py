@@ -1,4 +1,4 @@
-"""Retrieval metrics: pure functions, arrays in, numbers out (REFERENCE.md section 3).
+"""Retrieval metrics: pure functions, arrays in, numbers out (docs/evaluation.md).
 
 ``mean_average_precision`` scores attribute-specific retrieval (FashionAI, DeepFashion) and
 ``random_ranking_ap`` is its chance level; ``triplet_relation`` scores triplet relation

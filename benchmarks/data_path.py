@@ -39,7 +39,7 @@ from agman.data.cache import ImageCache, write_cache
 from agman.data.images import IMAGENET_MEAN, IMAGENET_STD, TripletDataset, build_transform
 
 SIZE = 224
-# Published training throughput of ResNet-50 at 224 px (REFERENCE.md section 6), not measured here.
+# Published training throughput of ResNet-50 at 224 px (docs/performance.md), not measured here.
 ANCHORS = {"resnet50_a100_amp_channels_last": 2470, "resnet50_h100_sxm_amp": 2800}
 
 

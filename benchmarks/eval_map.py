@@ -1,6 +1,6 @@
 """Exact MAP at the real test sizes: agman.metrics.average_precisions vs the straightforward loop.
 
-Test sets as REFERENCE.md section 3 describes them: FashionAI 3,600 queries / 14,400 candidates
+Test sets as docs/evaluation.md describes them: FashionAI 3,600 queries / 14,400 candidates
 over 8 attribute types (ASEN's per-type query counts, candidates 4x each); DeepFashion ~5,800
 queries / ~23,000 candidates over 5 types (split evenly: the per-type counts are not published).
 Embeddings are 1024-d random unit vectors with a seeded label structure (each value of a type has
@@ -30,7 +30,7 @@ from agman.metrics import _average_precisions_sorted, average_precisions
 
 # Per attribute type: (queries, values). Candidates are 4x the queries (the 1:4 split).
 DATASETS = {
-    # ASEN's FashionAI test split; values per task as in the data (REFERENCE.md section 4).
+    # ASEN's FashionAI test split; values per task as in the data (docs/datasets.md).
     "fashionai": [(422, 6), (623, 9), (535, 8), (422, 6), (341, 5), (289, 5), (703, 10), (265, 5)],
     # DeepFashion: ~5,800 queries over texture, fabric, shape, part, style, split evenly; a few
     # values per type (the work of either method does not depend on how many).

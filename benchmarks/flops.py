@@ -23,22 +23,24 @@ import torchvision
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
-from agman.config import cell_config, resolve
+from agman.config import resolve
+from agman.config.matrix import cell_config
+from agman.data.registry import dataset_spec
 from agman.models import build_model, trains_classification
 
-# Published ResNet-50 training throughputs at 224 px (REFERENCE.md section 6, and the NVIDIA
+# Published ResNet-50 training throughputs at 224 px (docs/performance.md, and the NVIDIA
 # DeepLearningExamples ResNet50 v1.5 PyTorch README for TF32 and 8 GPUs). Not measured here.
-# Attribute types per dataset (REFERENCE.md section 4: FashionAI's 8 tasks, DeepFashion's 5 types,
+# Attribute types per dataset (docs/datasets.md: FashionAI's 8 tasks, DeepFashion's 5 types,
 # Zappos50k's 4 conditions); they size only the tiny attribute embeddings and classifier.
 N_TYPES = {"fashionai": 8, "deepfashion": 5, "zappos": 4}
 ANCHORS = {
-    "h100_sxm_amp_1gpu": 2800,  # Lambda, AMP (REFERENCE.md section 6)
-    "a100_amp_channels_last_1gpu": 2470,  # NVIDIA DLE, AMP (REFERENCE.md section 6)
+    "h100_sxm_amp_1gpu": 2800,  # Lambda, AMP (docs/performance.md)
+    "a100_amp_channels_last_1gpu": 2470,  # NVIDIA DLE, AMP (docs/performance.md)
     "a100_tf32_1gpu": 938,  # NVIDIA DLE, TF32 (what "fp32" convolutions run as on A100/H100)
     "a100_amp_8gpu": 16621,  # NVIDIA DLE, 8x A100, AMP: 6.72x one GPU
     "a100_tf32_8gpu": 7248,  # NVIDIA DLE, 8x A100, TF32: 7.72x one GPU
 }
-# No fp32/TF32 H100 figure is published in REFERENCE.md: derived from the H100 AMP figure and
+# No fp32/TF32 H100 figure is among the published ones in docs/performance.md: derived from the H100 AMP figure and
 # DLE's A100 AMP/TF32 ratio (2470 / 938 = 2.63). A derived estimate, not an anchor.
 DERIVED = {"h100_tf32_1gpu_derived": ANCHORS["h100_sxm_amp_1gpu"] * ANCHORS["a100_tf32_1gpu"]
            / ANCHORS["a100_amp_channels_last_1gpu"]}
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     cells, per_variant = {}, {}
     for name in args.cells or cfg.cells:
         cell = cell_config(cfg, name, cfg.train.seeds[0])
-        n_attr = N_TYPES[cell.data.dataset.removeprefix("demo_")]
+        n_attr = N_TYPES[dataset_spec(cell.data.dataset).kind]
         key = (cfg.cells[name].variant, n_attr)
         if key not in per_variant:
             with torch.device("meta"):  # pretrained weights do not change the FLOPs

@@ -1,14 +1,10 @@
-"""DVC stage `cache@<slot>`: see agman.pipeline for what it reads and writes.
+"""DVC stage `cache@<key>`: see agman.pipeline.cache.
 
-    python -m stages.cache <slot>      # slot: fashionai, deepfashion or zappos
+    python -m stages.cache <key>      # a table slot: fashionai, deepfashion or zappos
 """
 
-from agman import pipeline
-
-
-def main(argv: list[str] | None = None) -> None:
-    pipeline.stage_main(pipeline.run_cache, __doc__, argv)
-
+from agman.pipeline import cache
+from agman.pipeline.entry import stage_main
 
 if __name__ == "__main__":
-    main()
+    stage_main(cache.run, __doc__)

@@ -1,14 +1,10 @@
-"""DVC stage `cell@<cell>`: train and evaluate one table cell; see agman.pipeline.
+"""DVC stage `cell@<key>`: see agman.pipeline.cell.
 
-    python -m stages.cell <cell>      # a key of `cells` in params.yaml, e.g. fashionai-agman
+    python -m stages.cell <key>      # a key of `cells` in params.yaml, e.g. fashionai-agman
 """
 
-from agman import pipeline
-
-
-def main(argv: list[str] | None = None) -> None:
-    pipeline.stage_main(pipeline.run_cell, __doc__, argv)
-
+from agman.pipeline import cell
+from agman.pipeline.entry import stage_main
 
 if __name__ == "__main__":
-    main()
+    stage_main(cell.run, __doc__)

@@ -1,14 +1,10 @@
-"""DVC stage `download@<slot>`: see agman.pipeline for what it reads and writes.
+"""DVC stage `download@<key>`: see agman.pipeline.download.
 
-    python -m stages.download <slot>      # slot: fashionai, deepfashion or zappos
+    python -m stages.download <key>      # a table slot: fashionai, deepfashion or zappos
 """
 
-from agman import pipeline
-
-
-def main(argv: list[str] | None = None) -> None:
-    pipeline.stage_main(pipeline.run_download, __doc__, argv)
-
+from agman.pipeline import download
+from agman.pipeline.entry import stage_main
 
 if __name__ == "__main__":
-    main()
+    stage_main(download.run, __doc__)

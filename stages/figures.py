@@ -1,14 +1,10 @@
-"""DVC stage `figures`: Figures 5-8 of the paper and each slot's validation curves (see
-agman.pipeline.run_figures and agman.reports.figures)."""
+"""DVC stage `figures`: see agman.pipeline.figures.
 
-from agman import pipeline
-from agman.config import load_config
+    python -m stages.figures
+"""
 
-
-def main() -> None:
-    pipeline.setup_logging()
-    pipeline.run_figures(load_config())
-
+from agman.pipeline import figures
+from agman.pipeline.entry import global_main
 
 if __name__ == "__main__":
-    main()
+    global_main(figures.run)

@@ -1,14 +1,10 @@
-"""DVC stage `prepare@<slot>`: see agman.pipeline for what it reads and writes.
+"""DVC stage `prepare@<key>`: see agman.pipeline.prepare.
 
-    python -m stages.prepare <slot>      # slot: fashionai, deepfashion or zappos
+    python -m stages.prepare <key>      # a table slot: fashionai, deepfashion or zappos
 """
 
-from agman import pipeline
-
-
-def main(argv: list[str] | None = None) -> None:
-    pipeline.stage_main(pipeline.run_prepare, __doc__, argv)
-
+from agman.pipeline import prepare
+from agman.pipeline.entry import stage_main
 
 if __name__ == "__main__":
-    main()
+    stage_main(prepare.run, __doc__)

@@ -1,12 +1,11 @@
-"""DVC stage `resolve`: see agman.pipeline for what it reads and writes."""
+"""DVC stage `resolve`: see agman.pipeline.resolve.
 
-from agman import pipeline
+    python -m stages.resolve
+"""
 
-
-def main() -> None:
-    pipeline.setup_logging()
-    pipeline.run_resolve()
-
+from agman.pipeline import resolve
+from agman.pipeline.entry import setup_logging
 
 if __name__ == "__main__":
-    main()
+    setup_logging()
+    resolve.run()

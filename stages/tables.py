@@ -1,13 +1,10 @@
-"""DVC stage `tables`: Tables 2-10 from every cell's report (see agman.reports.tables)."""
+"""DVC stage `tables`: see agman.pipeline.tables.
 
-from agman import pipeline
-from agman.config import load_config
+    python -m stages.tables
+"""
 
-
-def main() -> None:
-    pipeline.setup_logging()
-    pipeline.run_tables(load_config())
-
+from agman.pipeline import tables
+from agman.pipeline.entry import global_main
 
 if __name__ == "__main__":
-    main()
+    global_main(tables.run)

@@ -1,14 +1,10 @@
-"""DVC stage `triplets@<slot>`: see agman.pipeline for what it reads and writes.
+"""DVC stage `triplets@<key>`: see agman.pipeline.triplets.
 
-    python -m stages.triplets <slot>      # slot: fashionai, deepfashion or zappos
+    python -m stages.triplets <key>      # a table slot: fashionai, deepfashion or zappos
 """
 
-from agman import pipeline
-
-
-def main(argv: list[str] | None = None) -> None:
-    pipeline.stage_main(pipeline.run_triplets, __doc__, argv)
-
+from agman.pipeline import triplets
+from agman.pipeline.entry import stage_main
 
 if __name__ == "__main__":
-    main()
+    stage_main(triplets.run, __doc__)

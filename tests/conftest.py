@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from agman.config import SplitConfig
-from agman.data.attributes import dataset_attributes
-from agman.data.demo import write_demo_fashionai
+from agman.data.demo.fashionai import write_demo_fashionai
 from agman.data.fashionai import read_fashionai_labels
 from agman.data.prepared import PreparedData, cache_prepared
+from agman.data.registry import dataset_attributes
 from agman.data.split import split_items
 from tests.helpers import train_tiny_run
 

@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 from agman import cli
+from agman.inference import load_trained
 from agman.models.agman import AGMAN
-from agman.reports.figures import search_grid_layout
-from agman.search import FolderGallery, load_trained, search
+from agman.reports.figures.layout import search_grid_layout
+from agman.search import FolderGallery, search
 
 
 @pytest.fixture

@@ -1,1 +1,3 @@
-"""Datasets: attribute lists, the demo renderer, FashionAI parsing, splits, triplets, image loading."""
+"""Datasets: one module per real dataset (``fashionai``, ``deepfashion``, ``zappos``: parser,
+release, ``read``), their stand-ins (``demo``), the ``registry`` of ``data.dataset`` names, the
+acquisition machinery (``acquire``, ``download``), splits, triplets, the image cache and loading."""

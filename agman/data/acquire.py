@@ -1,15 +1,17 @@
-"""The ``download`` stage's logic: get a real dataset into its genuine layout under ``data.root``.
+"""The ``download`` stage's machinery: get a real dataset into its genuine layout under ``data.root``.
 
-``acquire(dataset, root)`` leaves the layout that the readers expect (REFERENCE.md section 4):
+What a dataset's layout is and where its files come from is an :class:`AcquireSpec`, declared
+in the dataset's own module (``agman.data.fashionai.ACQUIRE``, ``agman.data.deepfashion.ACQUIRE``,
+``agman.data.zappos.ACQUIRE``); this module only carries it out and never imports them.
+``acquire(spec, root)`` leaves the layout that the readers expect (docs/datasets.md):
 
-* ``zappos`` (automatic): the three archives are fetched into ``<root>/archives/`` with
-  :func:`agman.data.download.fetch` (resumable, size and SHA-256 recorded then verified) and
-  arranged as ``ut-zap50k-images/``, ``ut-zap50k-data/meta-data.csv``, ``filenames.json`` and
-  ``tripletlists/``.
-* ``fashionai`` and ``deepfashion`` (manual, sign-up required): the user places the release's
-  files in ``root``; they are verified, extracted and arranged. When something is missing,
-  :class:`MissingDataError` says which files, where to get them, where to put them and what to
-  run afterwards.
+* automatic datasets (Zappos, whose spec has ``urls``): the archives are fetched into
+  ``<root>/<archive_dir>/`` with :func:`agman.data.download.fetch` (resumable, size and SHA-256
+  recorded then verified) and arranged.
+* manual datasets (FashionAI, DeepFashion: sign-up required, the spec has ``manual``): the user
+  places the release's files in ``root``; they are verified, extracted and arranged. When
+  something is missing, :class:`MissingDataError` says which files, where to get them, where to
+  put them and what to run afterwards.
 
 The work is split into *parts*, each made from one or more archives and installing a few
 top-level entries of ``root`` (e.g. the Zappos image zip installs ``ut-zap50k-images/``). A part is
@@ -40,18 +42,10 @@ from functools import partial
 from pathlib import Path
 
 from agman.data import download
-from agman.data.zappos import CONDITION_NAMES, SPLITS
+from agman.data.errors import ArchiveError, MissingDataError
+from agman.io import write_file_atomically
 
 log = logging.getLogger(__name__)
-
-#: Where the Zappos archives are downloaded from, by archive file name.
-ZAPPOS_URLS = {
-    "ut-zap50k-images.zip": "http://vision.cs.utexas.edu/projects/finegrained/utzap50k/ut-zap50k-images.zip",
-    "ut-zap50k-data.zip": "http://vision.cs.utexas.edu/projects/finegrained/utzap50k/ut-zap50k-data.zip",
-    "csn_zappos_triplets.zip": "https://vision.cornell.edu/se3/wp-content/uploads/2019/05/csn_zappos_triplets.zip",
-}
-FASHIONAI_URL = "https://tianchi.aliyun.com/competition/entrance/231671/information"
-DEEPFASHION_URL = "http://mmlab.ie.cuhk.edu.hk/projects/DeepFashion/AttributePrediction.html"
 
 MARKER = ".acquired.json"
 STAGING_PREFIX = ".acquire-staging-"
@@ -60,20 +54,12 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png"})
 JUNK_DIRS = frozenset({"__MACOSX"})
 
 
-class MissingDataError(FileNotFoundError):
-    """A manually downloaded dataset is not in place; the message says what to get and where."""
-
-
-class ArchiveError(RuntimeError):
-    """An archive cannot be used (unreadable, unsafe member, unexpected contents); names the archive."""
-
-
 #: (archives as (path, extracted tree) pairs, a scratch folder) -> {root entry: staged path}.
 Arranger = Callable[[Sequence[tuple[Path, Path]], Path], dict[str, Path]]
 
 
 @dataclass(frozen=True)
-class _Part:
+class Part:
     """Archives extracted together and the top-level entries of ``root`` they install."""
 
     name: str
@@ -83,7 +69,7 @@ class _Part:
 
 
 @dataclass(frozen=True)
-class _Manual:
+class Manual:
     """Where a manual dataset comes from, for :class:`MissingDataError` messages."""
 
     title: str
@@ -94,16 +80,17 @@ class _Manual:
 
 
 @dataclass(frozen=True)
-class _Spec:
+class AcquireSpec:
     """A dataset's final layout and how to produce it."""
 
+    dataset: str  # the genuine format's name (fashionai, deepfashion, zappos): in messages, marker, manifest
     image_dir: str
     required: tuple[str, ...]  # paths relative to root; a trailing "/" means a non-empty folder
     archive_dir: str  # where the archives live, relative to root
-    parts: tuple[_Part, ...]
+    parts: tuple[Part, ...]
     loose: tuple[tuple[str, str], ...] = ()  # (file name, folder it belongs in), moved as they are
-    manual: _Manual | None = None
-    urls: dict[str, str] = field(default_factory=dict)
+    manual: Manual | None = None  # set for a dataset the user has to download by hand
+    urls: dict[str, str] = field(default_factory=dict)  # archive name -> URL, for an automatic download
 
 
 # ------------------------------------------------------------------------------------------------
@@ -136,7 +123,7 @@ def _subdirs(folder: Path) -> list[Path]:
         return [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False) and e.name not in JUNK_DIRS]
 
 
-def _locate(tree: Path, anchor: str, archive: Path) -> Path:
+def locate(tree: Path, anchor: str, archive: Path) -> Path:
     """The shallowest folder D inside ``tree`` holding ``D/anchor`` (a folder if it ends in "/").
 
     Searched level by level, so a large image tree is only walked when the anchor is absent.
@@ -162,10 +149,10 @@ def _arrange_anchored(anchors: tuple[tuple[str, str], ...], extracted: Sequence[
     Needs no scratch folder: everything is taken straight from the extracted tree.
     """
     ((archive, tree),) = extracted
-    return {output: _locate(tree, anchor, archive) / output for output, anchor in anchors}
+    return {output: locate(tree, anchor, archive) / output for output, anchor in anchors}
 
 
-def _merge_tree(src: Path, dest: Path, archive: Path, first_archive: Path) -> int:
+def merge_tree(src: Path, dest: Path, archive: Path, first_archive: Path) -> int:
     """Move the files of ``src`` into ``dest``; returns how many were already there (identical)."""
     same = 0
     for folder, _, files in os.walk(src):
@@ -183,116 +170,10 @@ def _merge_tree(src: Path, dest: Path, archive: Path, first_archive: Path) -> in
     return same
 
 
-def _merge_fashionai(extracted: Sequence[tuple[Path, Path]], scratch: Path) -> dict[str, Path]:
-    """Merge the FashionAI archives: Images trees united, label.csv rows concatenated in order.
-
-    Exact duplicate label lines are dropped (the first occurrence is kept, so row order is that
-    of the archives); images present in several archives must be identical.
-    """
-    images = scratch / "Images"
-    label_csv = scratch / "Annotations" / "label.csv"
-    rows: list[str] = []
-    seen: set[str] = set()
-    counts = []
-    read = 0
-    for archive, tree in extracted:
-        base = _locate(tree, "Annotations/label.csv", archive)
-        source_images = base / "Images"
-        if not source_images.is_dir():
-            raise ArchiveError(f"{archive}: no Images folder beside "
-                               f"{(base / 'Annotations').relative_to(tree)}; this is not the expected release")
-        if images.exists():
-            same = _merge_tree(source_images, images, archive, extracted[0][0])
-            if same:
-                log.info("%s: %d images were already in an earlier archive (identical)", archive.name, same)
-        else:
-            os.replace(source_images, images)
-        try:
-            text = (base / "Annotations" / "label.csv").read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as err:
-            raise ArchiveError(f"{archive}: {(base / 'Annotations' / 'label.csv').relative_to(tree)} "
-                               f"is not UTF-8 text ({err})") from None
-        lines = [line for line in text.splitlines() if line.strip()]
-        for line in lines:
-            if line not in seen:
-                seen.add(line)
-                rows.append(line)
-        read += len(lines)
-        counts.append(f"{len(lines)} from {archive.name}")
-    label_csv.parent.mkdir(parents=True)
-    label_csv.write_text("".join(row + "\n" for row in rows), encoding="utf-8")
-    log.info("FashionAI label.csv: %s; %d exact duplicate lines dropped, %d rows written",
-             " + ".join(counts), read - len(rows), len(rows))
-    return {"Images": images, "Annotations": label_csv.parent}
-
-
-# ------------------------------------------------------------------------------------------------
-# The datasets
-
-
-def _anchored(*anchors: tuple[str, str]) -> Arranger:
+def anchored(*anchors: tuple[str, str]) -> Arranger:
+    """An arranger for one archive: for each (output, anchor) pair, the entry ``output`` of the
+    shallowest folder holding ``anchor`` (see :func:`locate`), wherever that sits in the archive."""
     return partial(_arrange_anchored, anchors)
-
-
-SPECS: dict[str, _Spec] = {
-    "zappos": _Spec(
-        image_dir="ut-zap50k-images",
-        required=("ut-zap50k-images/", "ut-zap50k-data/meta-data.csv", "filenames.json",
-                  *(f"tripletlists/{c}_tripletlist_{s}.txt" for c in CONDITION_NAMES for s in SPLITS)),
-        archive_dir="archives",
-        parts=(
-            _Part("images", ("ut-zap50k-images.zip",), ("ut-zap50k-images",),
-                  _anchored(("ut-zap50k-images", "ut-zap50k-images/"))),
-            _Part("metadata", ("ut-zap50k-data.zip",), ("ut-zap50k-data",),
-                  _anchored(("ut-zap50k-data", "ut-zap50k-data/meta-data.csv"))),
-            # Whether the CSN zip has a top folder is unknown: each piece is located on its own.
-            _Part("csn", ("csn_zappos_triplets.zip",), ("filenames.json", "tripletlists"),
-                  _anchored(("filenames.json", "filenames.json"),
-                            ("tripletlists", f"tripletlists/{CONDITION_NAMES[0]}_tripletlist_{SPLITS[0]}.txt"))),
-        ),
-        urls=ZAPPOS_URLS,
-    ),
-    "fashionai": _Spec(
-        image_dir="Images",
-        required=("Images/", "Annotations/label.csv"),
-        archive_dir="",
-        parts=(_Part("attributes", ("fashionAI_attributes_train1.zip", "fashionAI_attributes_train2.zip"),
-                     ("Images", "Annotations"), _merge_fashionai),),
-        manual=_Manual(
-            title="FashionAI (Tianchi FashionAI Global Challenge 2018, attributes track)",
-            url=FASHIONAI_URL,
-            access="sign-up required",
-            origins={"fashionAI_attributes_train1.zip": "attributes track training data",
-                     "fashionAI_attributes_train2.zip": "attributes track training data"},
-            hint="or extract them there yourself so that Images/<task>_labels/ and Annotations/label.csv exist",
-        ),
-    ),
-    "deepfashion": _Spec(
-        image_dir="img",
-        required=("img/", "Anno/list_attr_cloth.txt", "Anno/list_attr_img.txt", "Eval/list_eval_partition.txt"),
-        archive_dir="",
-        parts=(_Part("images", ("img.zip",), ("img",), _anchored(("img", "img/"))),),
-        loose=(("list_attr_cloth.txt", "Anno"), ("list_attr_img.txt", "Anno"),
-               ("list_eval_partition.txt", "Eval")),
-        manual=_Manual(
-            title="DeepFashion (Category and Attribute Prediction Benchmark)",
-            url=DEEPFASHION_URL,
-            access="sign-up required: agree to the licence to get the Google Drive link",
-            origins={"img.zip": "in the release's Img/ folder",
-                     "list_attr_cloth.txt": "in the release's Anno/ folder",
-                     "list_attr_img.txt": "in the release's Anno/ folder",
-                     "list_eval_partition.txt": "in the release's Eval/ folder"},
-            hint="the .txt files may also go in Anno/ and Eval/ there; img.zip may also be extracted "
-                 "there by hand, as img/<Folder>/img_XXXXXXXX.jpg",
-        ),
-    ),
-}
-
-
-def _spec(dataset: str) -> _Spec:
-    if dataset not in SPECS:
-        raise KeyError(f"unknown dataset {dataset!r}; known: {', '.join(sorted(SPECS))}")
-    return SPECS[dataset]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -314,11 +195,11 @@ def _first_missing(root: Path, required: Sequence[str]) -> str | None:
     return None
 
 
-def check_layout(dataset: str, root: str | Path) -> None:
-    """Raise FileNotFoundError naming the first required path of ``dataset`` missing under ``root``."""
-    problem = _first_missing(Path(root), _spec(dataset).required)
+def check_layout(spec: AcquireSpec, root: str | Path) -> None:
+    """Raise FileNotFoundError naming the first required path of ``spec`` missing under ``root``."""
+    problem = _first_missing(Path(root), spec.required)
     if problem:
-        raise FileNotFoundError(f"{problem} ({dataset} layout under data.root = {root})")
+        raise FileNotFoundError(f"{problem} ({spec.dataset} layout under data.root = {root})")
 
 
 def _image_stats(folder: Path) -> tuple[int, int]:
@@ -335,11 +216,11 @@ def _image_stats(folder: Path) -> tuple[int, int]:
     return count, total
 
 
-def images_sha256(dataset: str, root: str | Path) -> str:
+def images_sha256(spec: AcquireSpec, root: str | Path) -> str:
     """SHA-256 over every image under the dataset's image folder (relative path and bytes, in
     path order): what tells a re-rendered stand-in from the previous one when only the pixels
     differ. For the small demo stand-ins; the real datasets are described by their archives."""
-    folder = Path(root) / _spec(dataset).image_dir
+    folder = Path(root) / spec.image_dir
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
@@ -347,16 +228,15 @@ def images_sha256(dataset: str, root: str | Path) -> str:
     return digest.hexdigest()
 
 
-def manifest(dataset: str, root: str | Path) -> dict:
+def manifest(spec: AcquireSpec, root: str | Path) -> dict:
     """What is under ``root``: image count and bytes, required files' sizes, archives' records.
 
     Deterministic (keys sorted, no timestamps, ``root`` as given): the stage's DVC output changes
     only when the data does. Images are counted, not hashed (up to 290k files); archives are
     described by their size/SHA-256 records (``<archive>.sha256``) where those exist.
     """
-    spec = _spec(dataset)
     root = Path(root)
-    check_layout(dataset, root)
+    check_layout(spec, root)
     count, total = _image_stats(root / spec.image_dir)
     archives = {}
     for name in sorted(a for part in spec.parts for a in part.archives):
@@ -366,7 +246,7 @@ def manifest(dataset: str, root: str | Path) -> dict:
             data = json.loads(record.read_text())
             archives[name] = {"sha256": data["sha256"], "size": data["size"]}
     files = {rel: (root / rel).stat().st_size for rel in sorted(spec.required) if not rel.endswith("/")}
-    return {"archives": archives, "dataset": dataset, "files": files,
+    return {"archives": archives, "dataset": spec.dataset, "files": files,
             "images": {"bytes": total, "count": count, "folder": spec.image_dir}, "root": root.as_posix()}
 
 
@@ -383,9 +263,8 @@ def _read_marker(root: Path, dataset: str) -> dict:
 
 
 def _write_marker(root: Path, dataset: str, parts: dict) -> None:
-    tmp = root / f"{MARKER}.tmp"
-    tmp.write_text(json.dumps({"dataset": dataset, "parts": parts}, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, root / MARKER)
+    text = json.dumps({"dataset": dataset, "parts": parts}, indent=1, sort_keys=True) + "\n"
+    write_file_atomically(root / MARKER, text)
 
 
 def _install(staged: Path, dest: Path, trash: Path) -> None:
@@ -397,14 +276,14 @@ def _install(staged: Path, dest: Path, trash: Path) -> None:
     os.replace(staged, dest)
 
 
-def _advice(spec: _Spec, archive: Path) -> str:
+def _advice(spec: AcquireSpec, archive: Path) -> str:
     record = f"{archive.name}.sha256"
     if spec.manual:
         return f"replace it with a fresh copy from {spec.manual.url} and delete {record} beside it"
     return f"delete it and {record} beside it to download it again"
 
 
-def _verify_archive(spec: _Spec, path: Path) -> dict:
+def _verify_archive(spec: AcquireSpec, path: Path) -> dict:
     try:
         return download.verify(path)
     except download.ChecksumError as err:
@@ -414,7 +293,7 @@ def _verify_archive(spec: _Spec, path: Path) -> dict:
                                      f"{path.name}.sha256 beside it ({spec.manual.url})") from None
 
 
-def _part_current(root: Path, spec: _Spec, part: _Part, recorded: dict, infos: dict) -> bool:
+def _part_current(root: Path, spec: AcquireSpec, part: Part, recorded: dict, infos: dict) -> bool:
     """Outputs complete, and extracted from the archives now present (or placed by hand)."""
     if _first_missing(root, [r for r in spec.required if r.split("/")[0] in part.outputs]):
         return False
@@ -425,7 +304,7 @@ def _part_current(root: Path, spec: _Spec, part: _Part, recorded: dict, infos: d
                for name in part.archives if name in infos)
 
 
-def _missing_message(spec: _Spec, dataset: str, root: Path, missing: Sequence[str]) -> str:
+def _missing_message(spec: AcquireSpec, root: Path, missing: Sequence[str]) -> str:
     manual = spec.manual
     where = root.resolve()
     lines = [f"{manual.title} is not in place under {where} and cannot be downloaded automatically.",
@@ -435,22 +314,22 @@ def _missing_message(spec: _Spec, dataset: str, root: Path, missing: Sequence[st
              f"Put them in: {where}",
              f"  ({manual.hint})",
              "Then run: dvc repro",
-             f"(data.root for {dataset} is {root})"]
+             f"(data.root for {spec.dataset} is {root})"]
     return "\n".join(lines)
 
 
-def acquire(dataset: str, root: str | Path, *, urls: Mapping[str, str] | None = None) -> dict:
-    """Put ``dataset`` into its genuine layout under ``root``; returns :func:`manifest`.
+def acquire(spec: AcquireSpec, root: str | Path, *, urls: Mapping[str, str] | None = None) -> dict:
+    """Put the dataset of ``spec`` into its genuine layout under ``root``; returns :func:`manifest`.
 
-    ``urls`` overrides where the Zappos archives are downloaded from (archive name -> URL; the
-    default is :data:`ZAPPOS_URLS`); manual datasets take none. Raises :class:`MissingDataError`
+    ``urls`` overrides where an automatic dataset's archives are downloaded from (archive name ->
+    URL; the default is ``spec.urls``); manual datasets take none. Raises :class:`MissingDataError`
     when manual files are missing, ``download.ChecksumError`` when an archive differs from its
-    record, :class:`ArchiveError` for an unreadable or unsafe archive, KeyError for an unknown
-    dataset.
+    record, :class:`ArchiveError` for an unreadable or unsafe archive, KeyError for an archive
+    without a download URL.
     """
-    spec = _spec(dataset)
+    dataset = spec.dataset
     if urls is not None and spec.manual:
-        raise ValueError(f"{dataset} cannot be downloaded automatically; urls apply to zappos only")
+        raise ValueError(f"{dataset} cannot be downloaded automatically; urls apply to automatic downloads only")
     urls = spec.urls if urls is None else urls
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -470,7 +349,7 @@ def acquire(dataset: str, root: str | Path, *, urls: Mapping[str, str] | None = 
                if not (root / name).is_file() and not (root / folder / name).is_file()]
 
     if needed and spec.manual:
-        raise MissingDataError(_missing_message(spec, dataset, root, needed))
+        raise MissingDataError(_missing_message(spec, root, needed))
     for name in needed:  # every download happens before anything is extracted
         if name not in urls:
             raise KeyError(f"no download URL for {name} (urls has {', '.join(sorted(urls))})")
@@ -503,4 +382,4 @@ def acquire(dataset: str, root: str | Path, *, urls: Mapping[str, str] | None = 
         log.info("%s: %s in place under %s", dataset, ", ".join(part.outputs), root)
     if not stale:
         log.info("%s: layout already in place under %s", dataset, root)
-    return manifest(dataset, root)  # checks the layout first
+    return manifest(spec, root)  # checks the layout first

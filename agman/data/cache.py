@@ -2,7 +2,7 @@
 a full-size JPEG again.
 
 Each image is decoded, resized so its shorter side is ``data.image_size`` and center-cropped to a
-square (the deterministic part of the transform in REFERENCE.md section 2; the random flip stays
+square (the deterministic part of the transform in docs/model.md; the random flip stays
 in the training transform). Two storage formats, chosen by ``data.cache.format``:
 
 - ``array``: one ``images.npy`` of shape (N, S, S, 3) uint8, memory-mapped by the readers. No
@@ -11,7 +11,7 @@ in the training transform). Two storage formats, chosen by ``data.cache.format``
   ranges in ``offsets.npy`` (N+1,). About 10-15 KB per image at 224 px; decoding a 224 px JPEG
   is several times cheaper than decoding a full-size photo and resizing it.
 
-Policy for bad images (the issue asks per case): a *missing* file stops the ``prepare`` stage
+Policy for bad images, per case: a *missing* file stops the ``prepare`` stage
 (the download is incomplete, and that needs the user); a file that exists but does not decode
 (*corrupt or truncated* JPEG) is skipped here with one counted warning, listed in
 ``skipped.csv`` with the decoder's message, and every table row (and Zappos triplet) that uses it
@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
@@ -34,6 +33,8 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from agman.io import write_folder_atomically
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,20 @@ def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: i
     if not paths:
         raise ValueError("no images to cache")
     out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    reports: list[CacheReport] = []
+    write_folder_atomically(out_dir, lambda tmp: reports.append(
+        _fill_cache(tmp, paths, root, size, fmt, jpeg_quality, workers, progress)))
+    report = reports[0]
+    if report.skipped:
+        log.warning("%d of %d images do not decode and are skipped (listed in %s); first: %s",
+                    len(report.skipped), len(paths), out_dir / "skipped.csv", report.skipped[0][1])
+    return report
+
+
+def _fill_cache(tmp: Path, paths: list[str], root: str | Path, size: int, fmt: str, jpeg_quality: int, workers: int,
+                progress) -> CacheReport:
+    """Write the cache of ``paths`` into the new folder ``tmp`` (see :func:`write_cache`)."""
+    tmp.mkdir()
     jobs = [(str(Path(root) / p), size, fmt, jpeg_quality) for p in paths]
     entries = _entries(jobs, workers)
     if progress is not None:
@@ -120,25 +132,21 @@ def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: i
     digest = hashlib.sha256()
     array = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                       shape=(len(paths), size, size, 3)) if fmt == "array" else None
-    try:
-        with open(tmp / "images.bin", "wb") if fmt == "jpeg" else open(os.devnull, "wb") as blob:
-            for path, entry in zip(paths, entries):
-                if isinstance(entry, str):
-                    skipped.append((path, entry))
-                    continue
-                if array is not None:
-                    array[len(kept)] = entry
-                else:
-                    blob.write(entry)
-                    offsets.append(offsets[-1] + len(entry))
-                digest.update(path.encode() + b"\0")
-                digest.update(entry if isinstance(entry, bytes) else entry.tobytes())
-                kept.append(path)
-        if not kept:
-            raise OSError(f"none of the {len(paths)} images under {root} decodes; first: {skipped[0][1]}")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with open(tmp / "images.bin", "wb") if fmt == "jpeg" else open(os.devnull, "wb") as blob:
+        for path, entry in zip(paths, entries):
+            if isinstance(entry, str):
+                skipped.append((path, entry))
+                continue
+            if array is not None:
+                array[len(kept)] = entry
+            else:
+                blob.write(entry)
+                offsets.append(offsets[-1] + len(entry))
+            digest.update(path.encode() + b"\0")
+            digest.update(entry if isinstance(entry, bytes) else entry.tobytes())
+            kept.append(path)
+    if not kept:
+        raise OSError(f"none of the {len(paths)} images under {root} decodes; first: {skipped[0][1]}")
     if array is not None:
         # The array keeps len(paths) rows; the last len(skipped) stay zero and are never indexed
         # (rewriting a 27 GB file to drop a handful of rows is not worth it).
@@ -153,12 +161,6 @@ def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: i
     (tmp / "cache.json").write_text(json.dumps({"format": fmt, "size": size, "images": len(kept),
                                                 "jpeg_quality": jpeg_quality, "sha256": digest.hexdigest()},
                                                indent=2) + "\n")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    tmp.rename(out_dir)
-    if skipped:
-        log.warning("%d of %d images do not decode and are skipped (listed in %s); first: %s",
-                    len(skipped), len(paths), out_dir / "skipped.csv", skipped[0][1])
     return CacheReport(len(kept), skipped, data_bytes)
 
 

@@ -1,4 +1,7 @@
-"""Parser of DeepFashion's Category and Attribute Prediction benchmark (REFERENCE.md section 4).
+"""DeepFashion's Category and Attribute Prediction benchmark (docs/datasets.md): its parser,
+how the release is acquired (:data:`ACQUIRE`, by hand after signing up) and how ``data.dataset:
+deepfashion`` is read into the prepared data (:func:`read`: a random split or the benchmark's own
+evaluation partition).
 
 Files under the dataset root, each starting with a count line and a header line:
 
@@ -42,8 +45,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from agman.config import DataConfig
+from agman.data.acquire import AcquireSpec, Manual, Part, anchored
 from agman.data.attributes import Attribute
-from agman.data.fashionai import DataFormatError
+from agman.data.errors import DataFormatError
+from agman.data.prepared import PreparedData
+from agman.data.split import check_method, prepare_retrieval
 
 log = logging.getLogger(__name__)
 
@@ -329,3 +336,41 @@ def read_deepfashion(root: str | Path, check_images: bool = True
         "partition": image_partition[image_index],
     })
     return table, attributes, stats
+
+
+# ------------------------------------------------------------------------------------------------
+# The release and its acquisition
+
+URL = "http://mmlab.ie.cuhk.edu.hk/projects/DeepFashion/AttributePrediction.html"
+
+ACQUIRE = AcquireSpec(
+    dataset="deepfashion",
+    image_dir="img",
+    required=("img/", ATTR_CLOTH_FILE, ATTR_IMG_FILE, PARTITION_FILE),
+    archive_dir="",
+    parts=(Part("images", ("img.zip",), ("img",), anchored(("img", "img/"))),),
+    loose=(("list_attr_cloth.txt", "Anno"), ("list_attr_img.txt", "Anno"), ("list_eval_partition.txt", "Eval")),
+    manual=Manual(
+        title="DeepFashion (Category and Attribute Prediction Benchmark)",
+        url=URL,
+        access="sign-up required: agree to the licence to get the Google Drive link",
+        origins={"img.zip": "in the release's Img/ folder",
+                 "list_attr_cloth.txt": "in the release's Anno/ folder",
+                 "list_attr_img.txt": "in the release's Anno/ folder",
+                 "list_eval_partition.txt": "in the release's Eval/ folder"},
+        hint="the .txt files may also go in Anno/ and Eval/ there; img.zip may also be extracted "
+             "there by hand, as img/<Folder>/img_XXXXXXXX.jpg",
+    ),
+)
+
+# ------------------------------------------------------------------------------------------------
+# Reading data.root into the prepared data
+
+
+def read(data: DataConfig) -> PreparedData:
+    """``data.root`` in DeepFashion's layout as the retrieval task's prepared data (before the
+    cache): :func:`read_deepfashion`'s rows, split per ``data.split`` (``method: official`` keeps
+    the benchmark's evaluation partition; ``asen`` is refused: it is FashionAI's)."""
+    check_method(data.split.method, ("official",), data.dataset)
+    table, attributes, stats = read_deepfashion(data.root)
+    return prepare_retrieval(table, attributes, data, stats)

@@ -17,6 +17,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from agman.io import write_file_atomically
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
@@ -52,7 +54,7 @@ def verify(dest: Path, expected_sha256: str | None = None) -> dict:
                                     f"(from {'the pinned value' if expected_sha256 else record}); "
                                     "delete the file to download it again")
     else:
-        record.write_text(json.dumps(actual) + "\n")
+        write_file_atomically(record, json.dumps(actual) + "\n")
         log.info("recorded size %d and sha256 %s of %s in %s", actual["size"], actual["sha256"], dest, record)
     return actual
 

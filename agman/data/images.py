@@ -1,7 +1,7 @@
 """The torch datasets that feed training and evaluation, reading the resized image cache.
 
 The cache (``agman.data.cache``) already holds each image resized and center-cropped to the
-training resolution (REFERENCE.md section 2: Resize(shorter side) + CenterCrop). What is left
+training resolution (docs/model.md: Resize(shorter side) + CenterCrop). What is left
 happens here per item: RandomHorizontalFlip for training only, then ImageNet mean/std.
 """
 

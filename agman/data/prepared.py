@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from agman.data.cache import ImageCache, write_cache
+from agman.io import write_folder_atomically
 
 log = logging.getLogger(__name__)
 
@@ -54,21 +54,19 @@ def write_prepared(folder: str | Path, data: PreparedData, images: str | Path | 
     image cache folder written beforehand, is moved in as ``folder/images``."""
     if data.task not in TASKS:
         raise ValueError(f"unknown task {data.task!r}")
-    folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    if images is not None:
-        os.replace(images, tmp / "images")
-    data.table.to_csv(tmp / "items.csv", index=False)
-    meta = {**data.meta, "task": data.task, "attributes": data.meta.get("attributes") or
-            [{"name": name, "values": []} for name in data.attributes]}
-    (tmp / "attributes.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    for split, triplets in data.triplets.items():
-        np.save(tmp / f"triplets_{split}.npy", triplets.astype(np.int64))
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
+
+    def render(tmp: Path) -> None:
+        tmp.mkdir()
+        if images is not None:
+            os.replace(images, tmp / "images")
+        data.table.to_csv(tmp / "items.csv", index=False)
+        meta = {**data.meta, "task": data.task, "attributes": data.meta.get("attributes") or
+                [{"name": name, "values": []} for name in data.attributes]}
+        (tmp / "attributes.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        for split, triplets in data.triplets.items():
+            np.save(tmp / f"triplets_{split}.npy", triplets.astype(np.int64))
+
+    write_folder_atomically(folder, render)
 
 
 def read_prepared(folder: str | Path) -> PreparedData:

@@ -1,16 +1,24 @@
-"""Seeded train/valid/test split and the query/candidate split of valid and test.
+"""Seeded train/valid/test split and the query/candidate split of valid and test, and the
+shared tail of reading a retrieval dataset (value checks, the split per ``data.split.method``).
 
 Paper Sec. III-E: images split at random 8:1:1; in valid and test, images are split into
-queries and candidates 1:4 at random over the whole split (REFERENCE.md section 3), so a
+queries and candidates 1:4 at random over the whole split (docs/evaluation.md), so a
 query's candidates are the candidates annotated with the query's attribute.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
-from agman.config import SplitConfig
+from agman.config import DataConfig, SplitConfig
+from agman.data.attributes import Attribute
+from agman.data.prepared import PreparedData
+
+log = logging.getLogger(__name__)
 
 
 def _check_fractions(cfg: SplitConfig) -> None:
@@ -82,3 +90,57 @@ def split_by_partition(table: pd.DataFrame, cfg: SplitConfig) -> pd.DataFrame:
         raise ValueError(f"unknown evaluation status {unknown[0]!r} (known: {', '.join(PARTITION_SPLITS)})")
     split = np.array([PARTITION_SPLITS[s] for s in split], dtype=object)
     return _by_image(table, split, _assign_roles(split, cfg.query_fraction, np.random.default_rng(cfg.seed)), codes)
+
+
+# ------------------------------------------------------------------------------------------------
+# What every retrieval dataset's reader does once its table is parsed
+
+#: The ``data.split.method`` values that belong to one dataset, and what each is.
+DATASET_METHODS = {"asen": "FashionAI's published split", "official": "DeepFashion's evaluation partition"}
+
+
+def check_method(method: str, supported: Sequence[str], dataset: str) -> None:
+    """Refuse a dataset-specific ``data.split.method`` on a dataset that is not its own
+    (``random`` suits every dataset; ``supported`` lists the dataset's own)."""
+    if method in DATASET_METHODS and method not in supported:
+        raise ValueError(f"data.split.method: {method} is {DATASET_METHODS[method]}; data.dataset is {dataset!r}")
+
+
+def check_values(table: pd.DataFrame, attributes: Sequence[Attribute]) -> None:
+    """Stop on an attribute type with no image; count the values with none in one warning (the
+    value stays in the list so that indices keep the published meaning)."""
+    empty = []
+    for a, attr in enumerate(attributes):
+        present = set(table.loc[table["attribute_index"] == a, "value"])
+        if not present:
+            raise ValueError(f"attribute type {attr.name} has no annotated image")
+        empty += [f"{attr.name}/{v}" for i, v in enumerate(attr.values) if i not in present]
+    if empty:
+        log.warning("%d attribute values have no image and can never be queried or anchor a triplet: %s%s",
+                    len(empty), ", ".join(empty[:10]), " ..." if len(empty) > 10 else "")
+
+
+def split_table(table: pd.DataFrame, cfg: SplitConfig) -> pd.DataFrame:
+    """``table`` with its ``split`` and ``role`` columns per ``cfg.method``: ``random``
+    (:func:`split_items`), ``official`` (:func:`split_by_partition`) or ``asen`` (the table is
+    ASEN's published split and carries them already)."""
+    if cfg.method == "random":
+        return split_items(table, cfg)
+    if cfg.method == "official":
+        return split_by_partition(table, cfg)
+    if cfg.method == "asen":
+        return table
+    raise ValueError(f"data.split.method: unknown method {cfg.method!r} (known: random, asen, official)")
+
+
+def prepare_retrieval(table: pd.DataFrame, attributes: Sequence[Attribute], data: DataConfig,
+                      stats: dict) -> PreparedData:
+    """The retrieval task's prepared data from a parsed ``table`` (columns ``path``,
+    ``attribute``, ``attribute_index``, ``value``, and what the split method needs): the values
+    checked (:func:`check_values`), the table split (:func:`split_table`), and ``meta`` naming
+    ``data.dataset`` with the reader's ``stats`` and the attribute lists."""
+    check_values(table, attributes)
+    table = split_table(table, data.split)
+    meta = {"dataset": data.dataset, "stats": stats,
+            "attributes": [{"name": a.name, "values": list(a.values)} for a in attributes]}
+    return PreparedData(table, [a.name for a in attributes], "retrieval", meta=meta)

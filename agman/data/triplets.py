@@ -1,4 +1,4 @@
-"""Triplet sampling as in ASEN (REFERENCE.md section 2), seeded and vectorised.
+"""Triplet sampling as in ASEN (docs/model.md), seeded and vectorised.
 
 For each triplet: the attribute type is drawn uniformly, then a value of it uniformly among
 the values that can anchor (at least 2 images), anchor and positive are two distinct images of

@@ -1,4 +1,4 @@
-"""UT-Zappos50K with the CSN split (REFERENCE.md section 4): metadata, filenames and triplet lists.
+"""UT-Zappos50K with the CSN split (docs/datasets.md): metadata, filenames and triplet lists.
 
 Layout under ``data.root``:
 
@@ -15,6 +15,9 @@ Layout under ``data.root``:
 Triplets are returned in this project's order (anchor, positive = close, negative = far, condition
 index), the order the training loop and ``agman.metrics.triplet_relation`` use. Training uses only the
 triplet lists; the metadata is descriptive (it says what each condition's values are).
+
+The three archives are downloaded automatically (:data:`URLS`, :data:`ACQUIRE`); :func:`read` turns
+``data.root`` into the triplet task's prepared data.
 """
 
 from __future__ import annotations
@@ -28,9 +31,13 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from agman.data.fashionai import DataFormatError
+from agman.config import DataConfig
+from agman.data.acquire import AcquireSpec, Part, anchored
+from agman.data.errors import DataFormatError
+from agman.data.prepared import PreparedData
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Condition:
@@ -57,6 +64,8 @@ IMAGES_DIR = "ut-zap50k-images"
 META_FILE = "ut-zap50k-data/meta-data.csv"
 META_COLUMNS = ("CID", "Category", "SubCategory", "HeelHeight", "Insole", "Closure", "Gender", "Material",
                 "ToeStyle")
+
+
 def read_csn_filenames(root: str | Path) -> list[str]:
     path = Path(root) / "filenames.json"
     if not path.is_file():
@@ -253,3 +262,47 @@ def read_zappos(root: str | Path, check_images: bool = True) -> tuple[pd.DataFra
         "images_per_split": {split: int((split_of == split).sum()) for split in (*SPLITS, "unused")},
     }
     return table, triplets, stats
+
+
+# ------------------------------------------------------------------------------------------------
+# The release and its acquisition
+
+#: Where the archives are downloaded from, by archive file name.
+URLS = {
+    "ut-zap50k-images.zip": "http://vision.cs.utexas.edu/projects/finegrained/utzap50k/ut-zap50k-images.zip",
+    "ut-zap50k-data.zip": "http://vision.cs.utexas.edu/projects/finegrained/utzap50k/ut-zap50k-data.zip",
+    "csn_zappos_triplets.zip": "https://vision.cornell.edu/se3/wp-content/uploads/2019/05/csn_zappos_triplets.zip",
+}
+
+ACQUIRE = AcquireSpec(
+    dataset="zappos",
+    image_dir=IMAGES_DIR,
+    required=(f"{IMAGES_DIR}/", META_FILE, "filenames.json",
+              *(f"tripletlists/{c}_tripletlist_{s}.txt" for c in CONDITION_NAMES for s in SPLITS)),
+    archive_dir="archives",
+    parts=(
+        Part("images", ("ut-zap50k-images.zip",), (IMAGES_DIR,), anchored((IMAGES_DIR, f"{IMAGES_DIR}/"))),
+        Part("metadata", ("ut-zap50k-data.zip",), ("ut-zap50k-data",),
+             anchored(("ut-zap50k-data", META_FILE))),
+        # Whether the CSN zip has a top folder is unknown: each piece is located on its own.
+        Part("csn", ("csn_zappos_triplets.zip",), ("filenames.json", "tripletlists"),
+             anchored(("filenames.json", "filenames.json"),
+                      ("tripletlists", f"tripletlists/{CONDITION_NAMES[0]}_tripletlist_{SPLITS[0]}.txt"))),
+    ),
+    urls=URLS,
+)
+
+# ------------------------------------------------------------------------------------------------
+# Reading data.root into the prepared data
+
+
+def read(data: DataConfig) -> PreparedData:
+    """``data.root`` in UT-Zappos50K's layout as the triplet task's prepared data (before the
+    cache): :func:`read_zappos`'s table and triplets under CSN's split (``data.split`` does not
+    apply), the split CSN calls ``val`` renamed ``valid`` as everywhere in this project."""
+    table, triplets, stats = read_zappos(data.root)
+    table["split"] = table["split"].replace({"val": "valid"})
+    triplets = {{"val": "valid"}.get(s, s): t for s, t in triplets.items()}
+    meta = {"dataset": data.dataset, "stats": stats,
+            "attributes": [{"name": name, "values": []} for name in CONDITION_NAMES]}
+    return PreparedData(table, list(CONDITION_NAMES), "triplets", triplets=triplets, meta=meta)

@@ -3,6 +3,7 @@ DeepFashion) or triplet relation prediction (Zappos50k)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from agman.config import Config
@@ -26,6 +27,18 @@ def evaluate(model: torch.nn.Module, data: PreparedData, split: str, cfg: Config
                                 cfg.loss.margin, cfg.eval.batch_size, device, cfg.data.num_workers,
                                 desc=f"embed {split}")
     return {**out, "score": out[SCORE[data.task]]}
+
+
+def mean_over_seeds(per_seed: list[dict]) -> dict:
+    """Every numeric leaf averaged over seeds (nested dicts kept); ``n_seeds`` added."""
+    def mean(values):
+        if isinstance(values[0], dict):
+            return {k: mean([v[k] for v in values]) for k in values[0]}
+        if all(v == values[0] for v in values):
+            return values[0]
+        return float(np.mean(values))
+
+    return {**mean(per_seed), "n_seeds": len(per_seed)}
 
 
 def flat_metrics(metrics: dict, prefix: str) -> dict[str, float]:

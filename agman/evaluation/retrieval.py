@@ -1,4 +1,4 @@
-"""Attribute-specific fashion retrieval (ASFR) evaluation (Sec. IV-A1, REFERENCE.md section 3).
+"""Attribute-specific fashion retrieval (ASFR) evaluation (Sec. IV-A1, docs/evaluation.md).
 
 For each attribute type, the split's queries annotated with it are ranked against the split's
 candidates annotated with it. Reported: ``map`` = mean AP over all queries (query-weighted, the

@@ -1,4 +1,4 @@
-"""Triplet relation prediction (Zappos50k, Sec. IV-A2, Table 4; REFERENCE.md section 3).
+"""Triplet relation prediction (Zappos50k, Sec. IV-A2, Table 4; docs/evaluation.md).
 
 Each test triplet (anchor, close, far | condition) is correct when the anchor's embedding under
 that condition is strictly more similar to the close image's than to the far image's. Reported

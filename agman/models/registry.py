@@ -7,6 +7,7 @@ Tables 2-4 ignore all three.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Callable
 
@@ -54,6 +55,14 @@ def describe(cfg: ModelConfig) -> str:
         parts.append(f"ASA={on(a.asa)} SA={on(a.sa)}(k={a.sa_kernel}) "
                      f"ACA={on(a.aca)} CA={on(a.ca)}(r={a.ca_reduction})")
     return " ".join(parts)
+
+
+def model_params(cfg: ModelConfig) -> dict:
+    """The ``model`` keys the build of ``cfg.name`` reads (the METHOD_OPTIONS it does not use left
+    out): what a cell's parameter slice and its run fingerprint hold, so that ``-S model.aga.sa=false``
+    leaves the baselines' cells up to date."""
+    uses = _USES[cfg.name]
+    return {k: v for k, v in dataclasses.asdict(cfg).items() if k not in METHOD_OPTIONS or k in uses}
 
 
 def trains_classification(cfg: ModelConfig) -> bool:

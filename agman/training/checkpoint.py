@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import io
 import random
 from pathlib import Path
 from typing import Any
@@ -10,17 +10,20 @@ from typing import Any
 import numpy as np
 import torch
 
+from agman.io import write_file_atomically
+
+
+#: A run folder's checkpoints: the best validation score's (what the test split is evaluated
+#: with) and the last finished epoch's (for resuming).
+BEST_CHECKPOINT = "best.pt"
+LAST_CHECKPOINT = "last.pt"
+
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """torch.save to a temp file in the same folder, then rename: a crash leaves the old file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """torch.save, written atomically: a crash leaves the old file."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_file_atomically(path, buffer.getvalue())
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -128,13 +128,6 @@ def all_reduce_sum(values: list[float]) -> list[float]:
     return t.tolist()
 
 
-def all_reduce_mean(values: list[float]) -> list[float]:
-    """The mean over ranks of each value; ``values`` itself with one process."""
-    if not is_distributed():
-        return values
-    return [v / world_size() for v in all_reduce_sum(values)]
-
-
 def gather_object(obj: Any) -> list[Any] | None:
     """Every rank's ``obj`` as a list on rank 0 (None on the others); ``[obj]`` with one process."""
     if not is_distributed():

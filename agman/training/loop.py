@@ -13,6 +13,7 @@ rank 0 alone validates and writes checkpoints, curves and MLflow logs while the 
 from __future__ import annotations
 
 import csv
+import io
 import hashlib
 import json
 import logging
@@ -26,34 +27,36 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from agman import codegraph
 from agman.config import Config, fingerprint, to_dict
 from agman.data.images import TripletDataset
 from agman.device import autocast_context, pick_device, resolve_memory_format
 from agman.data.prepared import PreparedData
 from agman.evaluation import evaluate, flat_metrics
+from agman.io import write_file_atomically
 from agman.losses import attribute_classification_loss, build_weighting, triplet_ranking_loss
-from agman.models import build_model, trains_classification
+from agman.models import build_model, model_params, trains_classification
 from agman.training import distributed
-from agman.training.checkpoint import (load_checkpoint, restore_rng_states, rng_states, save_checkpoint,
-                                       seed_everything)
+from agman.training.checkpoint import (BEST_CHECKPOINT, LAST_CHECKPOINT, load_checkpoint, restore_rng_states,
+                                       rng_states, save_checkpoint, seed_everything)
 
 log = logging.getLogger(__name__)
 
 
-#: The code whose change makes a trained run stale. The evaluation code is left out on purpose:
-#: what a change there needs is a re-evaluation of the same weights.
-TRAINING_CODE = ("models", "losses", "training", "data/images.py", "data/cache.py", "data/prepared.py")
+#: Where the code digest stops: the evaluation code is left out on purpose, since what a change
+#: there needs is a re-evaluation of the same weights, not a retraining. (The validation score
+#: picks the best epoch, so a change to it that should pick another epoch needs the run deleted.)
+NOT_TRAINING_CODE = ("agman.evaluation", "agman.metrics")
+
+
+def training_modules() -> set[str]:
+    """The project modules the training loop runs (``agman.codegraph``), less NOT_TRAINING_CODE."""
+    return codegraph.closure([__name__], stop=NOT_TRAINING_CODE)
 
 
 def code_digest() -> str:
-    """SHA-256 over the training code's source files (``TRAINING_CODE`` under agman/)."""
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for entry in TRAINING_CODE:
-        for path in sorted((package / entry).rglob("*.py")) if (package / entry).is_dir() else [package / entry]:
-            digest.update(str(path.relative_to(package)).encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    """SHA-256 over the training code: its syntax trees, so a comment or docstring edit retrains nothing."""
+    return codegraph.code_digest(training_modules())
 
 
 def data_digest(data: PreparedData, triplet_dir: Path) -> str:
@@ -73,8 +76,31 @@ def data_digest(data: PreparedData, triplet_dir: Path) -> str:
 @dataclass
 class TrainPaths:
     triplet_dir: Path  # epoch_000.npy, epoch_001.npy, ...
-    out_dir: Path  # best.pt, last.pt, run.json
+    out_dir: Path  # the run folder: best.pt, last.pt, run.json
     curves: Path  # per-epoch CSV for DVC plots
+
+    @property
+    def best(self) -> Path:
+        """The checkpoint of the best validation score: the one the test split is evaluated with."""
+        return self.best_of(self.out_dir)
+
+    @property
+    def last(self) -> Path:
+        """The checkpoint of the last finished epoch, with everything needed to resume."""
+        return self.out_dir / LAST_CHECKPOINT
+
+    @property
+    def run_json(self) -> Path:
+        """The run's MLflow run id, so that the evaluation logs as its child."""
+        return self.run_json_of(self.out_dir)
+
+    @staticmethod
+    def best_of(run_dir: Path) -> Path:
+        return Path(run_dir) / BEST_CHECKPOINT
+
+    @staticmethod
+    def run_json_of(run_dir: Path) -> Path:
+        return Path(run_dir) / "run.json"
 
 
 @dataclass
@@ -87,22 +113,22 @@ class TrainState:
 
 
 def _write_curves(path: Path, history: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(history[0]))
-        writer.writeheader()
-        writer.writerows(history)
-    tmp.replace(path)
+    out = io.StringIO(newline="")
+    writer = csv.DictWriter(out, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    write_file_atomically(path, out.getvalue())
 
 
 def run_fingerprint(cfg: Config, data: PreparedData, triplet_dir: Path) -> str:
     """What ``last.pt`` must match to be resumed or reused: the config, the data (table, triplet
-    lists, every epoch's triplet file) and the training code. How many processes train
+    lists, every epoch's triplet file), the training code, and of the ``model`` block only the keys
+    the model reads (``model_params``: a baseline's run stays valid when ``model.aga.*`` changes).
+    How many processes train
     (``train.nproc``, ``train.sync_bn``) is left out: the global batches are the same, so an
     interrupted run may resume on another number of GPUs, or on one."""
     train = {k: v for k, v in to_dict(cfg.train).items() if k not in ("nproc", "sync_bn")}
-    return fingerprint(cfg.data.root, cfg.data.image_size, cfg.triplets, cfg.model, cfg.loss, train, cfg.eval,
+    return fingerprint(cfg.data.root, cfg.data.image_size, cfg.triplets, model_params(cfg.model), cfg.loss, train, cfg.eval,
                        data_digest(data, triplet_dir), code_digest())
 
 
@@ -140,11 +166,11 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
 
     fp = run_fingerprint(cfg, data, paths.triplet_dir)
     state = TrainState()
-    last = paths.out_dir / "last.pt"
+    last = paths.last
     if last.is_file():
         ckpt = load_checkpoint(last)
         finished = ckpt["state"]["epoch"] >= tc.epochs
-        if ckpt.get("fingerprint") == fp and finished and (paths.out_dir / "best.pt").is_file():
+        if ckpt.get("fingerprint") == fp and finished and paths.best.is_file():
             log.info("%s is a finished run of this config, data and code; reusing it", last)
             state = TrainState(**ckpt["state"])
             if distributed.is_main():  # DVC deletes a stage's outputs before running it: write them again
@@ -175,8 +201,7 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
     tracker = tracker_factory(state.run_id) if (tracker_factory and main) else None
     if tracker is not None:
         state.run_id = tracker.run_id
-        (paths.out_dir).mkdir(parents=True, exist_ok=True)
-        (paths.out_dir / "run.json").write_text(json.dumps({"mlflow_run_id": tracker.run_id}))
+        write_file_atomically(paths.run_json, json.dumps({"mlflow_run_id": tracker.run_id}))
     status = "FAILED"
     try:
         epochs = tqdm(range(state.epoch, tc.epochs), desc="epochs", unit="epoch", initial=state.epoch,
@@ -199,7 +224,7 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
                     tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch + 1)
                 if val["score"] > state.best_score:
                     state.best_score, state.best_epoch = val["score"], epoch + 1
-                    save_checkpoint(paths.out_dir / "best.pt", {
+                    save_checkpoint(paths.best, {
                         "model": model.state_dict(), "config": to_dict(cfg), "attributes": data.attributes,
                         "epoch": epoch + 1, "val": val,
                     })

@@ -1,0 +1,36 @@
+"""Stage ``download@<slot>``: the slot's data in its genuine layout under ``data.root`` (a
+stand-in rendered, Zappos50k fetched, FashionAI and DeepFashion extracted from the archives the
+user placed in ``data/raw/<slot>/``) and its manifest, ``data/<slot>/download.json``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from agman.config import Config
+from agman.config.matrix import slot_config
+from agman.data.errors import MissingDataError
+from agman.data.registry import dataset_spec, obtain
+from agman.pipeline.entry import write_json
+from agman.pipeline.layout import SlotPaths
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: Config, slot: str) -> None:
+    """Obtain the slot's data and write its manifest; exit 2 with instructions when the user has
+    to fetch something by hand."""
+    d = slot_config(cfg, slot).data
+    paths = SlotPaths(slot)
+    if not dataset_spec(d.dataset).demo and not Path(d.root).resolve().is_relative_to(paths.raw.resolve()):
+        # dvc.yaml's deps cover data/raw/<slot>/ only: edits elsewhere would not rerun the stages.
+        log.warning("data.root %s of slot %s lies outside %s/: `dvc repro` will not see changes to its files "
+                    "(link it there instead, e.g. `ln -s %s %s`)", d.root, slot, paths.raw, d.root, paths.raw)
+    try:
+        record = obtain(d)
+    except MissingDataError as err:
+        print(f"\n{err}\n", file=sys.stderr)
+        raise SystemExit(2) from None
+    write_json(paths.manifest, record)
+    log.info("%s ready in %s", d.dataset, d.root)

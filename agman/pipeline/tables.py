@@ -1,0 +1,16 @@
+"""Stage ``tables``: Tables 2-10 from every cell's report (``reports/tables/``, agman.reports.tables)."""
+
+from __future__ import annotations
+
+import logging
+
+from agman.config import Config
+from agman.pipeline.layout import CELLS_DIR, TABLES_DIR
+from agman.reports.tables import write_tables
+
+log = logging.getLogger(__name__)
+
+
+def run(cfg: Config) -> None:
+    written = write_tables(CELLS_DIR, TABLES_DIR, seeds=tuple(cfg.train.seeds))
+    log.info("wrote %d table files to %s", len(written), TABLES_DIR)

@@ -1,0 +1,51 @@
+"""The download stage: its exit on missing manual data, and a stand-in's manifest."""
+
+import json
+import logging
+
+import pytest
+
+from agman.config import Config, DataConfig, DatasetSource, DemoConfig
+from agman.config.matrix import slot_config
+from agman.data.acquire import images_sha256
+from agman.data.registry import dataset_spec, read_dataset
+from agman.pipeline import download
+
+
+def with_slot(slot: str, dataset: str, root: str = "", **data) -> Config:
+    """A config whose ``slot`` uses ``dataset``; ``data`` overrides the data block."""
+    cfg = Config(data=DataConfig(**data))
+    return Config(datasets={**cfg.datasets, slot: DatasetSource(dataset, root=root)}, data=cfg.data)
+
+
+def test_download_of_a_missing_manual_dataset_exits_with_instructions(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_info:
+        download.run(Config(), "deepfashion")
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "list_attr_img.txt" in err and "img.zip" in err and str(tmp_path / "data/raw/deepfashion") in err
+    assert "dvc repro" in err and not (tmp_path / "data" / "deepfashion").exists()
+
+
+def test_a_real_dataset_outside_its_raw_folder_is_named_in_a_warning(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.WARNING), pytest.raises(SystemExit):
+        download.run(with_slot("deepfashion", "deepfashion", root=str(tmp_path / "elsewhere")), "deepfashion")
+    assert "lies outside data/raw/deepfashion/" in caplog.text and "ln -s" in caplog.text
+
+
+def test_download_renders_a_stand_in_and_writes_its_manifest(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = with_slot("zappos", "demo_zappos", demo=DemoConfig(zappos_images=60, zappos_triplets=20, render_size=24))
+    download.run(cfg, "zappos")
+    manifest = json.loads((tmp_path / "data" / "zappos" / "download.json").read_text())
+    assert manifest["images"]["count"] == 60 and manifest["demo"]["zappos_images"] == 60
+    data = read_dataset(slot_config(cfg, "zappos").data)
+    assert data.task == "triplets" and set(data.triplets) == {"train", "valid", "test"}
+    assert set(data.table["split"]) <= {"train", "valid", "test", "unused"}
+    # The cache stage depends on this manifest: one changed pixel must change it.
+    image = next((tmp_path / "data" / "demo" / "zappos").rglob("*.jpg"))
+    image.write_bytes(image.read_bytes()[:-1] + bytes([image.read_bytes()[-1] ^ 1]))
+    assert images_sha256(dataset_spec("demo_zappos").layout, "data/demo/zappos") != manifest["images_sha256"]
+    assert len(data.triplets["train"]) == 4 * 20 and (data.triplets["train"][:, 3] < 4).all()

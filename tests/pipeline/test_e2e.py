@@ -1,0 +1,231 @@
+"""The real user flow on a temporary copy of the repo under the tiny `ci` profile: `dvc repro`
+runs the whole matrix (the three stand-ins through their parsers, every cell of Tables 2-10) and
+the tables stage; then `dvc exp run -S ...` on one cell. Checks the metrics, every table file,
+the DVC experiment table and the MLflow runs and tags."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.slow  # the whole matrix through DVC: minutes
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout
+
+
+def copy_project(dest: Path, edit_params=None) -> dict:
+    """The repository's files (tracked and untracked, not ignored) copied to ``dest`` under the ci
+    profile (``edit_params(params)`` may change more), committed to a new git repo; its env."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, dest / name)
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params["profile"] = "ci"
+    if edit_params is not None:
+        edit_params(params)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_"))}
+    env["DVC_NO_ANALYTICS"] = "1"  # no test may try the network
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.com", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@example.com")
+    run(["git", "init", "-q"], dest, env)
+    run(["git", "add", "-A"], dest, env)
+    run(["git", "commit", "-qm", "copy"], dest, env)
+    return env
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> tuple[Path, dict]:
+    if shutil.which("git") is None:
+        pytest.skip("git is needed for DVC experiments")
+    dest = tmp_path_factory.mktemp("project")
+    return dest, copy_project(dest)
+
+
+@pytest.fixture(scope="module")
+def reproduced(project) -> tuple[Path, dict, str]:
+    """The copy after `dvc repro` of the whole matrix, committed: (folder, env, what repro printed)."""
+    dest, env = project
+    out = run(["dvc", "repro"], dest, env)
+    run(["git", "add", "-A"], dest, env)
+    run(["git", "commit", "-qm", "baseline"], dest, env)
+    return dest, env, out
+
+
+def test_whole_matrix_and_tables(reproduced):
+    from mlflow.tracking import MlflowClient
+
+    from agman.config import load_config
+    from agman.experiments import TABLES
+
+    dest, env, out = reproduced
+    cfg = load_config(dest / "params.yaml")
+    for stage in ("download", "prepare", "cache", "triplets"):
+        for slot in ("fashionai", "deepfashion", "zappos"):
+            assert f"Running stage '{stage}@{slot}'" in out
+    for cell, spec in cfg.cells.items():
+        metrics = json.loads((dest / "reports" / "metrics" / f"{cell}.json").read_text())
+        if spec.slot == "zappos":
+            assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["loss"] >= 0.0
+            assert set(metrics["per_condition"]) == {"class", "closure", "gender", "heel"}
+        else:
+            assert 0.0 <= metrics["map"] <= 1.0 and metrics["n_queries"] > 0
+    # Every table file, with every row and every column of our numbers filled.
+    tables = dest / "reports" / "tables"
+    assert (tables / "README.md").is_file()
+    for spec in TABLES:
+        for ext in ("md", "csv", "tex"):
+            assert (tables / f"table{spec.number}.{ext}").stat().st_size > 0
+        frame = pd.read_csv(tables / f"table{spec.number}.csv")
+        assert list(frame["variant"]) == list(spec.rows)
+        ours = [c for c in frame.columns if not c.endswith(("_std", "_paper", "_delta")) and c not in
+                ("variant", "method", *spec.marks)]
+        assert ours and frame[ours].notna().all().all(), (spec.number, frame[ours])
+    figures = sorted(path.name for path in (dest / "reports" / "figures").glob("*.png"))
+    for name in ("fig5_retrieval_fashionai.png", "fig6_ranking_deepfashion.png", "fig7_attention_fashionai.png",
+                 "fig8_triplets_zappos.png", "curves_zappos.png"):
+        assert name in figures, figures
+    # Nothing stale: a second repro runs no stage.
+    assert "Running stage" not in run(["dvc", "repro"], dest, env)
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{dest / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("agman").experiment_id
+    runs = client.search_runs([experiment], max_results=1000)
+    stages = sorted(r.data.tags["stage"] for r in runs)
+    assert stages == ["evaluate"] * len(cfg.cells) + ["figures"] + ["train"] * len(cfg.cells)
+    runs = [r for r in runs if r.data.tags["stage"] != "figures"]
+    table5 = client.search_runs([experiment], "tags.table_5 = 'true' and tags.stage = 'train'")
+    assert sorted(r.data.tags["variant"] for r in table5) == ["aga_cls", "aga_hier", "aga_only", "agman"]
+    assert {r.data.tags["dataset"] for r in table5} == {"fashionai"}
+    for r in runs:
+        assert r.data.tags["git_commit"] != "unknown" and r.data.params["profile"] == "ci"
+        assert r.data.tags["cell"] == f"{r.data.tags['dataset']}-{r.data.tags['variant']}"
+    evaluate = [r for r in runs if r.data.tags["stage"] == "evaluate"]
+    assert all("mlflow.parentRunId" in r.data.tags for r in evaluate)
+    train_run = next(r for r in runs if r.data.tags["stage"] == "train" and r.data.tags["cell"] == "zappos-agman")
+    assert [m.step for m in client.get_metric_history(train_run.info.run_id, "val_accuracy")] == [1]
+
+
+#: One module of each stage kind: an edit to it must make `dvc status` list that stage.
+EDITS = {
+    "resolve": "agman/pipeline/params.py",
+    "download@zappos": "agman/data/demo/zappos.py",
+    "prepare@fashionai": "agman/data/fashionai.py",
+    "cache@deepfashion": "agman/data/cache.py",
+    "triplets@zappos": "agman/data/triplets.py",
+    "cell@fashionai-csn": "agman/models/csn.py",
+    "tables": "agman/reports/tables/render.py",
+    "figures": "agman/reports/figures/attention.py",
+}
+
+
+def changed_stages(out: str) -> set[str]:
+    """The stages `dvc status` lists (its unindented `<stage>:` lines)."""
+    return {line[:-1] for line in out.splitlines() if line.endswith(":") and not line.startswith((" ", "\t"))}
+
+
+@pytest.mark.parametrize("stage", sorted(EDITS))
+def test_an_edit_to_a_stages_code_makes_dvc_status_list_it(reproduced, stage):
+    dest, env, _ = reproduced
+    path = dest / EDITS[stage]
+    original = path.read_text()
+    path.write_text(original + "\nEDITED = True\n")
+    try:
+        out = run(["dvc", "status", stage], dest, env)
+    finally:
+        path.write_text(original)
+    assert stage in changed_stages(out) and EDITS[stage] in out, out
+
+
+def test_switching_sa_off_leaves_the_baseline_cells_up_to_date(reproduced):
+    dest, env, _ = reproduced
+    original = (dest / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    params["model"]["aga"]["sa"] = False
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        run(["dvc", "repro", "resolve"], dest, env)
+        cells = {stage for stage in changed_stages(run(["dvc", "status"], dest, env)) if stage.startswith("cell@")}
+    finally:
+        (dest / "params.yaml").write_text(original)
+        run(["dvc", "repro", "resolve"], dest, env)
+    cfg = yaml.safe_load(original)
+    expected = {f"cell@{cell}" for cell, c in cfg["cells"].items()
+                if c["variant"] not in ("csn", "asenet_v2", "attnfashion", "no_sa")}
+    assert cells == expected and len(cells) == 15
+    assert "Running stage" not in run(["dvc", "repro"], dest, env)  # restored: nothing stale
+
+
+def test_an_experiment_on_one_cell_retrains_only_that_cell(reproduced):
+    from mlflow.tracking import MlflowClient
+
+    dest, env, _ = reproduced
+    out = run(["dvc", "exp", "run", "-S", "model.aga.sa=false", "cell@fashionai-agman"], dest, env)
+    ran = sorted(line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage"))
+    assert ran == ["cell@fashionai-agman", "resolve"], ran
+    rows = json.loads(run(["dvc", "exp", "show", "--json"], dest, env))
+    found = []
+    for baseline in rows:
+        for entry in [baseline, *(e for exp in (baseline.get("experiments") or []) for e in exp["revs"])]:
+            data = entry.get("data") or {}
+            params = data.get("params", {}).get("params.yaml", {}).get("data", {})
+            metric = data.get("metrics", {}).get("reports/metrics/fashionai-agman.json", {}).get("data", {})
+            if "map" in metric:
+                found.append((params["model"]["aga"]["sa"], metric["map"]))
+    assert {sa for sa, _ in found} >= {True, False}, found
+    client = MlflowClient(tracking_uri=f"sqlite:///{dest / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("agman").experiment_id
+    retrained = client.search_runs([experiment], "tags.dvc_exp_name != 'workspace'")
+    assert {(r.data.tags["cell"], r.data.tags["stage"]) for r in retrained} == {
+        ("fashionai-agman", "train"), ("fashionai-agman", "evaluate")}
+    assert all(r.data.params["model.aga.sa"] == "False" for r in retrained)
+
+
+def test_an_edited_annotation_file_in_data_raw_reruns_the_stages_that_read_it(tmp_path):
+    """The user's files are deps: DeepFashion's real parser on files in its genuine layout (written
+    by the stand-in's renderer into data/raw/deepfashion/, as a user who extracted by hand)."""
+    if shutil.which("git") is None:
+        pytest.skip("git is needed")
+    from agman.data.demo.deepfashion import write_demo_deepfashion
+
+    def real_deepfashion(params: dict) -> None:
+        params["profiles"]["ci"]["datasets"]["deepfashion"] = {"dataset": "deepfashion"}
+
+    env = copy_project(tmp_path, real_deepfashion)
+    raw = tmp_path / "data" / "raw" / "deepfashion"
+    readme = (raw / "README.md").read_text()
+    write_demo_deepfashion(raw, n_images=120, size=24, seed=0)
+    (raw / "README.md").write_text(readme)
+    out = run(["dvc", "repro", "prepare@deepfashion"], tmp_path, env)
+    assert "Running stage 'download@deepfashion'" in out and "Running stage 'prepare@deepfashion'" in out
+    assert "Running stage" not in run(["dvc", "repro", "prepare@deepfashion"], tmp_path, env)
+    labels = raw / "Anno" / "list_attr_img.txt"
+    lines = labels.read_text().splitlines(keepends=True)
+    # One positive label of the first image made unknown (0): same size, so the download manifest
+    # (file counts and sizes) stays the same and only the file's own hash shows the edit.
+    edited = lines[2].replace(" 1 ", " 0 ", 1)
+    assert edited != lines[2] and len(edited) == len(lines[2])
+    lines[2] = edited
+    labels.write_text("".join(lines))
+    assert {"download@deepfashion", "prepare@deepfashion"} <= changed_stages(
+        run(["dvc", "status", "--with-deps", "prepare@deepfashion"], tmp_path, env))
+    out = run(["dvc", "repro", "prepare@deepfashion"], tmp_path, env)
+    assert "Running stage 'prepare@deepfashion'" in out
