@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import logging
 import os
@@ -30,6 +31,7 @@ import numpy as np
 from agman.data.cache import decode_resized
 from agman.data.prepared import SPLITS, read_prepared
 from agman.inference import TrainedModel, load_trained
+from agman.io import write_file_atomically
 from agman.reports.figures import search_grid
 
 log = logging.getLogger(__name__)
@@ -192,10 +194,9 @@ def gallery_embeddings(trained: TrainedModel, gallery, attribute: str):
     if not kept:
         raise OSError(f"gallery {gallery.description}: none of its {len(items)} images decodes")
     embeddings = trained.embed(pixels, trained.attribute_index(attribute))  # (N, c')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-    np.savez(tmp, names=np.array([item.name for item in kept]), embeddings=embeddings)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    np.savez(buffer, names=np.array([item.name for item in kept]), embeddings=embeddings)
+    write_file_atomically(path, buffer.getvalue())
     return kept, embeddings, path, False, skipped
 
 

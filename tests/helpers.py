@@ -1,17 +1,32 @@
-"""Helpers the tests import (fixtures live in conftest.py): the repository's paths and a tiny
-real training run."""
+"""Helpers the tests import (fixtures live in conftest.py): the repository's paths, the tiny config
+of params.yaml's ci profile, and a tiny real training run."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
+import yaml
 
-from agman.config import Config, DataConfig, EvalConfig, ModelConfig, TrainConfig, TripletsConfig
+from agman.config import Config, resolve
 from agman.data.prepared import PreparedData
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+
+def ci_config(dataset: str = "demo_fashionai", root: str | Path = "unused", **blocks: dict) -> Config:
+    """params.yaml under its ``ci`` profile (ResNet-18 from scratch at 32 px, no DataLoader workers)
+    on the CPU, with ``data.dataset``/``data.root`` set as a cell's are; ``blocks`` replace fields
+    block by block, e.g. ``ci_config(train={"epochs": 2}, model={"embed_dim": 16})``."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    cfg = resolve({**params, "profile": "ci"})[0]
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, dataset=dataset, root=str(root)),
+                              train=dataclasses.replace(cfg.train, device="cpu"))
+    for block, fields in blocks.items():
+        cfg = dataclasses.replace(cfg, **{block: dataclasses.replace(getattr(cfg, block), **fields)})
+    return cfg
 
 
 def train_tiny_run(data: PreparedData, root: Path, out_dir: Path, curves: Path, name: str = "agman",
@@ -23,14 +38,9 @@ def train_tiny_run(data: PreparedData, root: Path, out_dir: Path, curves: Path, 
     from agman.training.loop import TrainPaths, train
 
     baseline = name != "agman"  # the baselines have neither part (as in params.yaml's variants)
-    cfg = Config(
-        data=DataConfig(dataset=data.meta["dataset"], root=str(root), image_size=32, num_workers=0),
-        triplets=TripletsConfig(per_epoch=16),
-        model=ModelConfig(name=name, backbone="resnet18", pretrained=False, embed_dim=16,
-                          hierarchical=not baseline, cls_loss=not baseline),
-        train=TrainConfig(epochs=1, batch_size=8, max_batches=2, lr=1e-3, device="cpu"),
-        eval=EvalConfig(batch_size=64),
-    )
+    cfg = ci_config(data.meta["dataset"], root, triplets={"per_epoch": 16},
+                    model={"name": name, "embed_dim": 16, "hierarchical": not baseline, "cls_loss": not baseline},
+                    train={"epochs": 1, "batch_size": 8, "max_batches": 2, "lr": 1e-3}, eval={"batch_size": 64})
     triplet_dir = out_dir.parent / f".{out_dir.name}-triplets"
     triplet_dir.mkdir(parents=True)
     if triplets is None:

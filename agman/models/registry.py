@@ -14,6 +14,10 @@ from typing import Callable
 from torch import nn
 
 from agman.config import ModelConfig
+from agman.models.agman import AGMAN
+from agman.models.asenet_v2 import ASENetV2
+from agman.models.attnfashion import AttnFashion
+from agman.models.csn import CSN
 
 log = logging.getLogger(__name__)
 
@@ -79,27 +83,19 @@ def build_model(cfg: ModelConfig, n_attributes: int) -> nn.Module:
 
 @register_model("agman", uses=METHOD_OPTIONS)
 def agman(cfg: ModelConfig, n_attributes: int) -> nn.Module:
-    from agman.models.agman import AGMAN
-
     return AGMAN(cfg, n_attributes)
 
 
 @register_model("csn")
 def csn(cfg: ModelConfig, n_attributes: int) -> nn.Module:
-    from agman.models.csn import CSN
-
     return CSN(cfg, n_attributes)
 
 
 @register_model("asenet_v2")
 def asenet_v2(cfg: ModelConfig, n_attributes: int) -> nn.Module:
-    from agman.models.asenet_v2 import ASENetV2
-
     return ASENetV2(cfg, n_attributes)
 
 
 @register_model("attnfashion")
 def attnfashion(cfg: ModelConfig, n_attributes: int) -> nn.Module:
-    from agman.models.attnfashion import AttnFashion
-
     return AttnFashion(cfg, n_attributes)

@@ -46,7 +46,7 @@ class MlflowRun:
 
     def __init__(self, stage: str, params: dict[str, Any], run_id: str | None = None,
                  parent_run_id: str | None = None, tags: dict[str, str] | None = None):
-        import mlflow
+        import mlflow  # here, not at the top: it takes seconds, and AGMAN_NO_MLFLOW runs never need it
 
         self._mlflow = mlflow
         mlflow.set_tracking_uri(tracking_uri())

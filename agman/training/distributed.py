@@ -40,6 +40,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.parallel import DistributedDataParallel
+
+from agman.training.checkpoint import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -198,8 +201,6 @@ def seed_rank(seed: int, epoch: int = 0) -> None:
     run seed, the rank and the epoch; rank 0 keeps the single-process stream."""
     if rank() == 0:
         return
-    from agman.training.checkpoint import seed_everything
-
     seed_everything(int(np.random.SeedSequence([seed, rank(), epoch]).generate_state(1)[0]))
 
 
@@ -208,8 +209,6 @@ def wrap(module: nn.Module, device: torch.device) -> nn.Module:
     ``module`` itself with one process or when it has nothing to train."""
     if not is_distributed() or not any(p.requires_grad for p in module.parameters()):
         return module
-    from torch.nn.parallel import DistributedDataParallel
-
     return DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
 
 

@@ -132,6 +132,21 @@ def run_fingerprint(cfg: Config, data: PreparedData, triplet_dir: Path) -> str:
                        data_digest(data, triplet_dir), code_digest())
 
 
+def start_from(last: dict, fp: str, epochs: int, best_exists: bool) -> str:
+    """What ``last.pt`` allows: ``reuse`` a finished run of the same fingerprint (its best.pt still
+    there), ``resume`` an unfinished one, or start ``fresh`` (another config, data or code)."""
+    if last.get("fingerprint") != fp:
+        return "fresh"
+    if last["state"]["epoch"] < epochs:
+        return "resume"
+    return "reuse" if best_exists else "fresh"
+
+
+def improves(score: float, best: float) -> bool:
+    """Whether an epoch's validation score replaces best.pt: strictly higher (a tie keeps the earlier epoch)."""
+    return score > best
+
+
 def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=None) -> TrainState:
     """Train, validate every epoch, keep ``best.pt`` and ``last.pt``; resume from ``last.pt``.
 
@@ -169,14 +184,14 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
     last = paths.last
     if last.is_file():
         ckpt = load_checkpoint(last)
-        finished = ckpt["state"]["epoch"] >= tc.epochs
-        if ckpt.get("fingerprint") == fp and finished and paths.best.is_file():
+        start = start_from(ckpt, fp, tc.epochs, paths.best.is_file())
+        if start == "reuse":
             log.info("%s is a finished run of this config, data and code; reusing it", last)
             state = TrainState(**ckpt["state"])
             if distributed.is_main():  # DVC deletes a stage's outputs before running it: write them again
                 _write_curves(paths.curves, state.history)
             return state
-        if ckpt.get("fingerprint") == fp and not finished:
+        if start == "resume":
             model.load_state_dict(ckpt["model"])
             weighting.load_state_dict(ckpt["weighting"])
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -222,7 +237,7 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
                 log.info("epoch %d: %s", epoch + 1, json.dumps({k: round(v, 5) for k, v in record.items()}))
                 if tracker is not None:
                     tracker.log_metrics({k: v for k, v in record.items() if k != "epoch"}, step=epoch + 1)
-                if val["score"] > state.best_score:
+                if improves(val["score"], state.best_score):
                     state.best_score, state.best_epoch = val["score"], epoch + 1
                     save_checkpoint(paths.best, {
                         "model": model.state_dict(), "config": to_dict(cfg), "attributes": data.attributes,

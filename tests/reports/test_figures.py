@@ -88,3 +88,33 @@ def test_triplet_figure(zappos, tmp_path):
     data, model = zappos
     png = triplet_examples(model, data, "demo Zappos50k", tmp_path / "fig8.png", seed=0, per_condition=2)
     assert png_size(png) == triplet_grid(4, 2).pixels  # four conditions, two triplets each
+
+
+def test_figure5_frames_same_value_candidates_black_and_others_red_in_similarity_order(tiny_project, tmp_path,
+                                                                                         monkeypatch):
+    from agman.reports.figures import retrieval as retrieval_module
+
+    data = read_prepared(tiny_project / "data" / "fashionai" / "cache")
+    trained = load_trained(tiny_project / "runs" / "fashionai" / "agman" / "seed0", "cpu")
+    tiles = []
+    real_draw = retrieval_module.draw_tile
+
+    def recording(ax, pixels, frame=None, caption="", *args, **kwargs):
+        tiles.append((frame, caption))
+        return real_draw(ax, pixels, frame, caption, *args, **kwargs)
+
+    monkeypatch.setattr(retrieval_module, "draw_tile", recording)
+    retrieval_module.retrieval_examples(trained, data, "test", tmp_path / "fig5.png")
+    rows, frames = [], set()
+    for frame, caption in tiles:
+        if caption.startswith("query: "):
+            rows.append((caption.removeprefix("query: "), []))
+            continue
+        value, sim = caption.rsplit("\nsim ", 1)
+        rows[-1][1].append(float(sim))
+        assert frame == ("black" if value == rows[-1][0] else "red"), (rows[-1][0], caption, frame)
+        frames.add(frame)
+    assert len(rows) == len(data.attributes) and all(5 <= len(sims) <= 10 for _, sims in rows)
+    for _, sims in rows:
+        assert sims == sorted(sims, reverse=True)  # rank 1 is the most similar candidate
+    assert frames == {"black", "red"}  # both cases drawn, so the check above is not vacuous

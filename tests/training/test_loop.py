@@ -6,21 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from agman.config import Config, DataConfig, EvalConfig, ModelConfig, TrainConfig, TripletsConfig
+from agman.config import Config
 from agman.data.triplets import sample_triplets
 from agman.training import loop as loop_module
 from agman.training.checkpoint import load_checkpoint
 from agman.training.loop import TrainPaths, train
+from tests.helpers import ci_config
 
 
 def tiny_config(root, epochs=2) -> Config:
-    return Config(
-        data=DataConfig(dataset="demo_fashionai", root=str(root), image_size=32, num_workers=0),
-        triplets=TripletsConfig(per_epoch=24),
-        model=ModelConfig(backbone="resnet18", pretrained=False, embed_dim=32),
-        train=TrainConfig(epochs=epochs, batch_size=8, lr=1e-3, lr_step=1, device="cpu"),
-        eval=EvalConfig(batch_size=32),
-    )
+    return ci_config("demo_fashionai", root, triplets={"per_epoch": 24}, model={"embed_dim": 32},
+                     train={"epochs": epochs, "batch_size": 8, "lr": 1e-3, "lr_step": 1}, eval={"batch_size": 32})
 
 
 def make_paths(tmp_path, data, cfg) -> TrainPaths:
@@ -142,3 +138,69 @@ def test_a_finished_run_is_reused_until_the_training_code_changes(tmp_path, demo
     monkeypatch.setattr(loop_module, "_train_epoch", no_training)
     with pytest.raises(AssertionError, match="must not train again"):  # new triplet files: stale too
         train(cfg, demo_data, paths)
+
+
+def test_a_resumed_run_trains_only_the_epochs_after_last_pt(tmp_path, demo_root, demo_data, monkeypatch):
+    cfg = tiny_config(demo_root, epochs=3)
+    paths = make_paths(tmp_path, demo_data, cfg)
+    real_epoch = loop_module._train_epoch
+    trained: list[int] = []
+
+    def counting(cfg, model, weighting, optimizer, data, paths, epoch, *args):
+        trained.append(epoch + 1)
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated interruption in epoch 2")
+        return real_epoch(cfg, model, weighting, optimizer, data, paths, epoch, *args)
+
+    monkeypatch.setattr(loop_module, "_train_epoch", counting)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, demo_data, paths)
+    assert trained == [1, 2] and load_checkpoint(paths.last)["state"]["epoch"] == 1
+    trained.clear()
+    monkeypatch.setattr(loop_module, "_train_epoch", lambda *a: trained.append(a[6] + 1) or real_epoch(*a))
+    state = train(cfg, demo_data, paths)
+    assert trained == [2, 3]  # epoch 1 came from last.pt, not from training it again
+    assert [r["epoch"] for r in state.history] == [1, 2, 3]
+
+
+def test_best_pt_holds_the_epoch_of_the_best_validation_score(tmp_path, demo_root, demo_data, monkeypatch):
+    cfg = tiny_config(demo_root, epochs=3)
+    paths = make_paths(tmp_path, demo_data, cfg)
+    real_evaluate = loop_module.evaluate
+    scores = iter([0.3, 0.9, 0.5])
+    weights_at: dict[int, dict] = {}
+
+    def scripted(model, data, split, cfg, device):
+        out = real_evaluate(model, data, split, cfg, device)
+        epoch = len(weights_at) + 1
+        weights_at[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
+        score = next(scores)
+        return {**out, "map": score, "score": score}
+
+    monkeypatch.setattr(loop_module, "evaluate", scripted)
+    state = train(cfg, demo_data, paths)
+    assert (state.best_epoch, state.best_score) == (2, 0.9)
+    best = load_checkpoint(paths.best)
+    assert best["epoch"] == 2 and best["val"]["score"] == 0.9
+    for key, value in best["model"].items():
+        assert torch.equal(value, weights_at[2][key]), key
+    assert any(not torch.equal(weights_at[2][k], weights_at[3][k]) for k in weights_at[3])  # epoch 3 differs
+
+
+@pytest.mark.parametrize("fingerprint, epoch, best_exists, expected", [
+    ("same", 3, True, "reuse"),  # finished, best.pt there
+    ("same", 3, False, "fresh"),  # finished but best.pt gone: nothing to evaluate
+    ("same", 2, True, "resume"),
+    ("same", 0, False, "resume"),
+    ("other", 2, True, "fresh"),  # another config, data or code
+    ("other", 3, True, "fresh"),
+])
+def test_last_pt_is_reused_resumed_or_ignored(fingerprint, epoch, best_exists, expected):
+    last = {"fingerprint": fingerprint, "state": {"epoch": epoch}}
+    assert loop_module.start_from(last, "same", 3, best_exists) == expected
+
+
+def test_only_a_strictly_higher_score_replaces_best_pt():
+    assert loop_module.improves(0.9, 0.3) and not loop_module.improves(0.5, 0.9)
+    assert not loop_module.improves(0.9, 0.9)  # a tie keeps the earlier epoch
+    assert loop_module.improves(0.0, float("-inf"))  # the first epoch always writes best.pt
