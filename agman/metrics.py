@@ -14,6 +14,10 @@ MAP is the mean AP over the queries.
 
 Ties: candidates with equal similarity keep their input order (a stable sort), so the result
 is deterministic and does not depend on the device.
+
+Precision: every function computes in its inputs' own dtype with autocast switched off, so a
+caller's bf16/fp16 autocast region (the model's forward) cannot round the similarities to 8
+significant bits, where trained embeddings that cluster would tie and reorder.
 """
 
 from __future__ import annotations
@@ -50,7 +54,8 @@ def average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_siz
         return np.zeros(len(q))
     out = []
     for start in range(0, q.shape[0], chunk_size):
-        sim = q[start:start + chunk_size] @ c.T  # (B, N)
+        with torch.autocast(q.device.type, enabled=False):  # exact in the embeddings' dtype
+            sim = q[start:start + chunk_size] @ c.T  # (B, N)
         rel = cl[None, :] == ql[start:start + chunk_size, None]  # (B, N) relevance in candidate order
         if sim.device.type == "cpu":
             out.append(torch.from_numpy(_average_precisions_cpu(sim, rel)))
@@ -164,6 +169,7 @@ def triplet_relation_per_item(anchor_emb, close_emb, far_emb, margin: float = 0.
                          f"{tuple(f.shape)}")
     if len(a) == 0:
         raise ValueError("no triplets")
-    s_close = (a * c).sum(dim=1)  # (T,)
-    s_far = (a * f).sum(dim=1)  # (T,)
+    with torch.autocast(a.device.type, enabled=False):  # float64, whatever region the caller is in
+        s_close = (a * c).sum(dim=1)  # (T,)
+        s_far = (a * f).sum(dim=1)  # (T,)
     return (s_close > s_far).cpu().numpy(), torch.clamp(margin + s_far - s_close, min=0).cpu().numpy()

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from agman.metrics import average_precisions, mean_average_precision, random_ranking_ap
+from agman.metrics import average_precisions, mean_average_precision, random_ranking_ap, triplet_relation
 
 
 def one_hot_embeddings(scores):
@@ -173,3 +173,32 @@ def test_score_split_reports_the_chance_level_of_its_queries():
     out = score_split(emb, table, ["a", "b"])
     assert out["map_chance"] == pytest.approx((29 / 36 + 0.75) / 2, abs=1e-15)
     np.testing.assert_allclose(out["per_item"]["chance_ap"], [29 / 36, 0.75], atol=1e-15)
+
+
+def clustered(n: int, d: int = 64, spread: float = 0.02, seed: int = 0) -> torch.Tensor:
+    """L2-normalised embeddings close to one direction: cosine similarities of about 0.9-1, as
+    trained embeddings of one attribute type cluster."""
+    g = torch.Generator().manual_seed(seed)
+    centre = torch.randn(d, generator=g, dtype=torch.float64)
+    emb = centre + spread * torch.randn(n, d, generator=g, dtype=torch.float64) * centre.norm()
+    return emb / emb.norm(dim=1, keepdim=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_scores_are_exact_inside_a_bf16_autocast_region(dtype):
+    queries, candidates = clustered(60, seed=1).to(dtype), clustered(240, seed=2).to(dtype)
+    ql, cl = torch.arange(60) % 5, torch.arange(240) % 5
+    reference = average_precisions(queries.double(), ql, candidates.double(), cl)
+    outside = average_precisions(queries, ql, candidates, cl)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = average_precisions(queries, ql, candidates, cl)
+        map_inside = mean_average_precision(queries, ql, candidates, cl)
+        relation = triplet_relation(queries[:40], candidates[:40], candidates[40:80])
+    np.testing.assert_array_equal(inside, outside)
+    if dtype == torch.float64:
+        np.testing.assert_array_equal(inside, reference)
+    assert map_inside == pytest.approx(float(reference.mean()), abs=1e-6)
+    assert relation == triplet_relation(queries[:40].double(), candidates[:40].double(), candidates[40:80].double())
+    # The similarities rounded to bf16 (what autocast did before) rank differently: the test can fail.
+    rounded = average_precisions(queries.bfloat16().float(), ql, candidates.bfloat16().float(), cl)
+    assert not np.array_equal(rounded, reference)

@@ -172,6 +172,12 @@ def variant_model(cfg: Config, variant: str) -> ModelConfig:
 
 
 def check_cells(cfg: Config) -> None:
+    """The checks across blocks and of the matrix of cells, on a profile's merged config."""
+    if cfg.train.amp_dtype == "float16":
+        # fp16 gradients underflow without a GradScaler, which the loop does not run: refuse it
+        # rather than train a different experiment silently.
+        raise ConfigError("train.amp_dtype: float16 needs loss scaling, which the training loop does not do; "
+                          "use bfloat16 (the paper profile's) or none (full precision)")
     if cfg.train.nproc < 1 or cfg.train.batch_size % cfg.train.nproc:
         raise ConfigError(f"train.nproc: {cfg.train.nproc} processes cannot split train.batch_size "
                           f"{cfg.train.batch_size} evenly (the global batch); use a divisor of it")

@@ -94,7 +94,7 @@ class ModelConfig:
     # backbone and recipe (csn, asenet_v2, attnfashion; these ignore hierarchical, cls_loss, aga)
     name: Literal["agman", "csn", "asenet_v2", "attnfashion"] = "agman"
     backbone: Literal["resnet50", "resnet34", "resnet18"] = "resnet50"  # (paper: resnet50)
-    pretrained: bool = True  # ImageNet weights via torchvision when downloadable (paper: yes)
+    pretrained: bool = True  # ImageNet weights (torchvision cache or download; missing ones stop the run) (paper: yes)
     embed_dim: int = 1024  # attribute-specific embedding size c' (paper: 1024; code: 512)
     hierarchical: bool = True  # F2,3 = F3 + proj(F2), attention sees concat(F3, F2,3) (paper: on)
     cls_loss: bool = True  # classification branch on attribute types, Eq. 7 (paper: on)
@@ -124,7 +124,9 @@ class TrainConfig:
     seeds: tuple[int, ...] = (0,)  # every cell is trained once per seed; tables show mean +- std
     seed: int = 0  # this run's torch/numpy/python seed: set for each cell from `seeds`, not in params.yaml
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when present
-    amp_dtype: Literal["bfloat16", "float16", "none"] = "bfloat16"  # autocast dtype on CUDA (ignored on CPU)
+    # autocast dtype of the model's forward on CUDA (ignored on CPU; the scoring is always exact);
+    # none = full precision. float16 is refused: it needs a GradScaler, which the loop does not run
+    amp_dtype: Literal["bfloat16", "float16", "none"] = "bfloat16"
     memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"  # auto: channels_last on CUDA only
     compile: bool = False  # torch.compile the model (CUDA only; slow to start)
     max_batches: int = 0  # stop each epoch after this many batches (0 = all; for smoke runs)

@@ -16,16 +16,17 @@ SCORE = {"retrieval": "map", "triplets": "accuracy"}
 
 
 def evaluate(model: torch.nn.Module, data: PreparedData, split: str, cfg: Config, device: torch.device) -> dict:
-    """Metrics of ``split`` ("valid" or "test"); ``score`` is the task's headline number."""
+    """Metrics of ``split`` ("valid" or "test"); ``score`` is the task's headline number. Autocast
+    (``train.amp_dtype``, CUDA only) covers the model's forward; the scoring is exact."""
     if data.task == "retrieval":
         out = evaluate_retrieval(model, data.table, data.cache, split, data.attributes, cfg.eval.batch_size,
-                                 cfg.eval.chunk_size, device, cfg.data.num_workers)
+                                 cfg.eval.chunk_size, device, cfg.data.num_workers, amp_dtype=cfg.train.amp_dtype)
     else:
         if split not in data.triplets:
             raise KeyError(f"no {split} triplets in the prepared data (have: {sorted(data.triplets)})")
         out = evaluate_triplets(model, data.triplets[split], data.entries, data.cache, data.attributes,
                                 cfg.loss.margin, cfg.eval.batch_size, device, cfg.data.num_workers,
-                                desc=f"embed {split}")
+                                desc=f"embed {split}", amp_dtype=cfg.train.amp_dtype)
     return {**out, "score": out[SCORE[data.task]]}
 
 

@@ -18,19 +18,23 @@ from tqdm import tqdm
 
 from agman.data.cache import ImageCache
 from agman.data.images import ImageDataset
+from agman.device import autocast_context
 from agman.metrics import average_precisions, random_ranking_ap
 
 
 @torch.no_grad()
 def embed(model: torch.nn.Module, cache: ImageCache, entries: np.ndarray, attributes: np.ndarray, batch_size: int,
-          device: torch.device, num_workers: int = 0, desc: str = "embed") -> torch.Tensor:
-    """Embeddings (N, c') of cache entries ``entries`` under the attribute indices ``attributes``."""
+          device: torch.device, num_workers: int = 0, desc: str = "embed", amp_dtype: str = "none") -> torch.Tensor:
+    """Embeddings (N, c') float32 of cache entries ``entries`` under the attribute indices
+    ``attributes``; autocast (``train.amp_dtype``, CUDA only) covers the model's forward alone."""
     loader = DataLoader(ImageDataset(cache, entries, attributes), batch_size=batch_size, shuffle=False,
                         num_workers=num_workers)
     model.eval()
     chunks = []
     for images, attr in tqdm(loader, desc=desc, leave=False, unit="batch"):
-        chunks.append(model(images.to(device), attr.to(device)).embedding.float())
+        with autocast_context(device, amp_dtype):
+            out = model(images.to(device), attr.to(device))
+        chunks.append(out.embedding.float())
     return torch.cat(chunks) if chunks else torch.zeros(0, 1, device=device)
 
 
@@ -72,8 +76,8 @@ def score_split(embeddings: torch.Tensor, table: pd.DataFrame, attribute_names: 
 
 def evaluate_retrieval(model: torch.nn.Module, table: pd.DataFrame, cache: ImageCache, split: str,
                        attribute_names: list[str], batch_size: int, chunk_size: int, device: torch.device,
-                       num_workers: int = 0) -> dict:
+                       num_workers: int = 0, amp_dtype: str = "none") -> dict:
     rows = table[table["split"] == split].reset_index(drop=True)
     emb = embed(model, cache, rows["entry"].to_numpy(), rows["attribute_index"].to_numpy(), batch_size, device,
-                num_workers, desc=f"embed {split}")
+                num_workers, desc=f"embed {split}", amp_dtype=amp_dtype)
     return score_split(emb, rows, attribute_names, chunk_size)

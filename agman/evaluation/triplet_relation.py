@@ -19,7 +19,7 @@ from agman.metrics import triplet_relation, triplet_relation_per_item
 @torch.no_grad()
 def evaluate_triplets(model: torch.nn.Module, triplets: np.ndarray, entries: np.ndarray, cache: ImageCache,
                       condition_names: list[str], margin: float, batch_size: int, device: torch.device,
-                      num_workers: int = 0, desc: str = "embed") -> dict:
+                      num_workers: int = 0, desc: str = "embed", amp_dtype: str = "none") -> dict:
     """``triplets`` (T, 4): table rows (anchor, close, far) and the condition index;
     ``entries[row]`` is a row's image in the cache.
 
@@ -35,7 +35,7 @@ def evaluate_triplets(model: torch.nn.Module, triplets: np.ndarray, entries: np.
             continue
         rows, inverse = np.unique(t[:, :3], return_inverse=True)  # unique images, (Tc*3,) positions
         emb = embed(model, cache, entries[rows], np.full(len(rows), c), batch_size, device, num_workers,
-                    desc=f"{desc} {name}")
+                    desc=f"{desc} {name}", amp_dtype=amp_dtype)
         a, close, far = emb[torch.as_tensor(inverse.reshape(-1, 3), device=emb.device)].unbind(1)  # 3 x (Tc, D)
         result = triplet_relation(a, close, far, margin)
         right, loss = triplet_relation_per_item(a, close, far, margin)

@@ -9,6 +9,7 @@ concat(F3, F2,3); without the hierarchical feature it receives F3 alone.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -24,24 +25,37 @@ _WEIGHTS = {
 }
 
 
-def load_resnet(name: str, pretrained: bool) -> models.ResNet:
-    """A torchvision ResNet, with ImageNet weights when they can be had.
+class MissingWeightsError(RuntimeError):
+    """``model.pretrained: true`` and the ImageNet weights can be neither read nor downloaded."""
 
-    The weights come from torchvision's cache or its download. When neither works (no
-    network), one warning line is logged and the network keeps its random initialisation.
+
+def weights_file(name: str) -> Path:
+    """Where torchvision keeps the ImageNet weights of backbone ``name``: ``$TORCH_HOME/hub/checkpoints``."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / _WEIGHTS[name].url.rsplit("/", 1)[-1]
+
+
+def load_resnet(name: str, pretrained: bool) -> models.ResNet:
+    """A torchvision ResNet, with its ImageNet weights when ``pretrained``.
+
+    The weights come from torchvision's cache (``weights_file``) or its download. When neither
+    works (an offline machine), this stops with MissingWeightsError: training from random
+    initialisation instead would be another experiment, so it happens only with
+    ``model.pretrained: false``.
     """
     if name not in _WEIGHTS:
         raise KeyError(f"model.backbone: unknown backbone {name!r} (known: {', '.join(_WEIGHTS)})")
     net = getattr(models, name)(weights=None)
     if pretrained:
-        weights = _WEIGHTS[name]
         try:
-            state = weights.get_state_dict(progress=False)
+            state = _WEIGHTS[name].get_state_dict(progress=False)
         except Exception as err:  # URLError, socket errors, HTTP errors: all mean "not available"
-            log.warning("model.pretrained: ImageNet weights for %s unavailable (%s: %s); using random "
-                        "initialisation", name, type(err).__name__, err)
-        else:
-            net.load_state_dict(state)
+            path = weights_file(name)
+            raise MissingWeightsError(
+                f"model.pretrained: true, but the ImageNet weights of {name} ({path.name}) are not in "
+                f"{path.parent} and could not be downloaded ({type(err).__name__}: {err}); put {path.name} there "
+                f"(torchvision reads $TORCH_HOME/hub/checkpoints), or set model.pretrained: false to train from "
+                f"random initialisation on purpose") from None
+        net.load_state_dict(state)
     return net
 
 

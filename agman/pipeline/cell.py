@@ -14,11 +14,8 @@ import logging
 import subprocess
 import sys
 
-import torch
-
 from agman.config import Config
 from agman.config.matrix import cell_config
-from agman.device import autocast_context
 from agman.evaluation import SCORE, evaluate, flat_metrics, mean_over_seeds
 from agman.inference import load_trained
 from agman.data.prepared import PreparedData
@@ -97,8 +94,7 @@ def _evaluate_seed(cfg: Config, cell: str, data: PreparedData, seed: int) -> dic
     paths = cell_paths(cfg, cell)
     run_dir = paths.run(seed)
     trained = load_trained(TrainPaths.best_of(run_dir), cfg.train.device)
-    with torch.no_grad(), autocast_context(trained.device, cfg.train.amp_dtype):
-        test = evaluate(trained.model, data, "test", cfg, trained.device)
+    test = evaluate(trained.model, data, "test", cfg, trained.device)  # autocast on the forward only
     score = SCORE[data.task]
     test.pop("score")
     per_item = test.pop("per_item")

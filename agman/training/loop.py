@@ -228,8 +228,7 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
             scheduler.step()
             state.epoch = epoch + 1
             if main:
-                with autocast_context(device, tc.amp_dtype):
-                    val = evaluate(model, data, "valid", cfg, device)
+                val = evaluate(model, data, "valid", cfg, device)  # autocast on the forward only
                 val.pop("per_item")  # per-query rows are for the test tables, not the checkpoint
                 record.update(flat_metrics(val, "val"))
                 state.history.append(record)

@@ -79,6 +79,7 @@ def test_base_switch_is_honoured_under_every_profile():
     (("model", "hierarchical"), "yes", "model.hierarchical: expected true/false"),
     (("model", "backbone"), "vgg16", "model.backbone: 'vgg16' is not one of"),
     (("bogus",), 1, "unknown key bogus"),
+    (("train", "amp_dtype"), "float16", "train.amp_dtype: float16 needs loss scaling"),
 ])
 def test_bad_keys_and_types_fail_naming_the_key(path, value, message):
     raw = params()

@@ -93,16 +93,35 @@ def test_registry_lists_agman_and_rejects_unknown():
         build_model(dataclasses.replace(tiny(), name="nope"), N_ATTR)
 
 
-def test_pretrained_unavailable_warns_once_and_uses_random_init(monkeypatch, caplog):
+def test_missing_imagenet_weights_stop_naming_the_key_the_file_and_the_way_out(monkeypatch, tmp_path):
     def offline(*args, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(backbone_module._WEIGHTS["resnet18"].__class__, "get_state_dict", offline)
-    with caplog.at_level(logging.WARNING):
-        model = build_model(dataclasses.replace(tiny(), pretrained=True), N_ATTR)
-    warnings = [r for r in caplog.records if "ImageNet weights" in r.getMessage()]
-    assert len(warnings) == 1 and "random initialisation" in warnings[0].getMessage()
-    assert model(torch.randn(1, 3, 32, 32), torch.tensor([0])).embedding.shape == (1, 32)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(backbone_module._WEIGHTS["resnet50"].__class__, "get_state_dict", offline)
+    with pytest.raises(backbone_module.MissingWeightsError) as err:
+        build_model(dataclasses.replace(tiny(), backbone="resnet50", pretrained=True), N_ATTR)
+    message = str(err.value)
+    assert "model.pretrained" in message and "resnet50-0676ba61.pth" in message
+    assert str(tmp_path / "hub" / "checkpoints") in message and "model.pretrained: false" in message
+    assert "\n" not in message
+
+
+def test_imagenet_weights_planted_in_torch_home_are_loaded_without_a_download(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    reference = backbone_module.models.resnet18(weights=None)
+    state = {k: torch.full_like(v, 0.25) if v.is_floating_point() else v for k, v in reference.state_dict().items()}
+    path = backbone_module.weights_file("resnet18")
+    assert path.parent == tmp_path / "hub" / "checkpoints" and path.name == "resnet18-f37072fd.pth"
+    path.parent.mkdir(parents=True)
+    torch.save(state, path)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the planted file must be read, not downloaded")
+
+    monkeypatch.setattr("torch.hub.download_url_to_file", no_network)
+    model = build_model(dataclasses.replace(tiny(), pretrained=True), N_ATTR)
+    assert torch.all(model.backbone.to_f2[0].weight == 0.25)
 
 
 def test_pretrained_weights_are_loaded_when_available(monkeypatch):

@@ -125,7 +125,7 @@ def test_clearly_better_significance_and_demo_note(cells_root):
     assert "not clearly above: CSN +1.67" in md
     # The demo's `texture` is not a FashionAI column of the paper's; the other three are.
     agman = next(line for line in md.splitlines() if line.startswith("| AG-MAN"))
-    assert agman.count("paper –") == 1 and "paper 55.08, Δ -12.08" in agman  # sleeve_length: 43.00 - 55.0840
+    assert agman.count("paper –") == 1 and "paper 55.0840, Δ -12.0840" in agman  # sleeve_length: 43.00 - 55.0840
     assert "Demo data" not in to_markdown(table(cells_root, 3))
 
 
@@ -134,7 +134,7 @@ def test_two_seeds_mean_and_sample_std(tmp_path):
     md = to_markdown(table(root, 2, seeds=(0, 1)))
     agman = next(line for line in md.splitlines() if line.startswith("| AG-MAN"))
     # MAP 43.00 and 45.00 -> mean 44.00, sample std sqrt(2) = 1.41; the best MAP, so bold.
-    assert agman.endswith("| **44.00 ± 1.41**<br><sub>paper 62.88, Δ -18.88</sub> |")
+    assert agman.endswith("| **44.0000 ± 1.4142**<br><sub>paper 62.8788, Δ -18.8788</sub> |")
     assert "Mean ± sample standard deviation over seeds 0, 1." in md
     assert "over 12 queries averaged over seeds 0, 1; 1,000 resamples" in md
 
@@ -145,7 +145,7 @@ def test_csv_columns(tmp_path):
     assert list(rows[0]) == ["variant", "method", "loss", "loss_std", "loss_paper", "loss_delta",
                              "accuracy", "accuracy_std", "accuracy_paper", "accuracy_delta"]
     assert rows[3] == {"variant": "agman", "method": "AG-MAN (ours)", "loss": "0.0390", "loss_std": "0.0000",
-                       "loss_paper": "0.039", "loss_delta": "0.0000", "accuracy": "93.00", "accuracy_std": "0.00",
+                       "loss_paper": "0.0390", "loss_delta": "0.0000", "accuracy": "93.00", "accuracy_std": "0.00",
                        "accuracy_paper": "93.32", "accuracy_delta": "-0.32"}
     ablation = list(csv.DictReader(io.StringIO(to_csv(table(root, 5, seeds=(0, 1))))))
     assert [r["Hierarchical feature"] for r in ablation] == ["false", "true", "false", "true"]
@@ -155,7 +155,7 @@ def test_csv_columns(tmp_path):
 def test_latex_booktabs_with_marks(cells_root):
     tex = to_latex(table(cells_root, 5))
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"\begin{tabular}{lcccrrrrr}" in tex
-    assert r"\textbf{46.00} {\scriptsize (62.30, $-16.30$)}" in tex  # AGA + classification: best MAP
+    assert r"\textbf{46.0000} {\scriptsize (62.2951, $-16.2951$)}" in tex  # AGA + classification: best MAP
     assert r"\underline{" in tex and r"\checkmark" in tex
     assert r"95\% CI" in to_latex(table(cells_root, 2))  # notes are escaped
 
@@ -280,3 +280,21 @@ def test_paper_tables_match_the_paper_text_digit_for_digit():
     assert paper["table8"]["no_asa"]["texture"] == 14.6402
     assert paper["table9"]["aga_only"]["collar_design"] == 71.2480
 
+
+
+def test_the_papers_numbers_are_printed_with_the_decimals_the_paper_prints():
+    """Each value of paper_tables.yaml, as written there (the paper's digits), has as many decimals
+    as its table column prints, so "paper 62.8788" is never rounded to "62.88"."""
+    import re
+
+    from agman.reports.tables.build import PAPER_TABLES_PATH, columns_for
+
+    decimals = {c.key: c.decimals for c in columns_for("fashionai", ["x"])} | \
+        {c.key: c.decimals for c in columns_for("zappos", [])}
+    table = None
+    for line in PAPER_TABLES_PATH.read_text().splitlines():
+        if re.match(r"table\d+:", line):
+            table = int(line[5:line.index(":")])
+        for key, text in re.findall(r"(\w+): (-?\d+\.\d+)", line):
+            expected = decimals.get(key, decimals["x"])  # per-attribute columns print as MAP does
+            assert len(text.split(".")[1]) == expected, (table, key, text)

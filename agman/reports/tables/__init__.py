@@ -6,7 +6,8 @@ described in ``agman.reports.cell_report``, written by the DVC stage ``cell@<slo
 2-10 need and writes ``table{2..10}.{md,csv,tex}`` plus a ``README.md`` holding all tables in
 reading order.
 
-Numbers. MAP and accuracy are percentages with 2 decimals, the loss has 4; with several seeds a
+Numbers. Ours at the precision the paper prints its own: MAPs as percentages with 4 decimals
+(Tables 2, 3, 5-10), Table 4's accuracy with 2 and its loss with 4; with several seeds a
 number is the mean ± sample standard deviation (ddof=1) over seeds. The best value of each column
 is bold and the second best underlined, as in the paper, in the column's direction (the loss is
 better lower); marks compare the numbers as printed, so values that print the same tie, and every
@@ -14,7 +15,7 @@ tied row gets the mark (dense ranking: after a tie for best, the next distinct v
 
 Layout. The Markdown keeps the paper's shape (one row per method, one column per metric) and puts
 the paper's number and the difference in small print under ours in the same cell
-(``62.88<br><sub>paper 62.88, Δ +0.00</sub>``): separate sub-columns would triple FashionAI's nine
+(``62.8788<br><sub>paper 62.8788, Δ +0.0000</sub>``): separate sub-columns would triple FashionAI's nine
 metric columns to 27, too wide to read on GitHub, and a second row per method would separate the
 comparison from the bold/underline ranking it sits beside. The CSV is for machines, so every part
 gets its own column (``<col>``, ``<col>_std``, ``<col>_paper``, ``<col>_delta``); the LaTeX is a

@@ -55,7 +55,7 @@ def to_csv(table: Table) -> str:
             delta = entry.delta(column.decimals)
             values += [f"{entry.mean:.{column.decimals}f}",
                        "" if entry.std is None else f"{entry.std:.{column.decimals}f}",
-                       "" if entry.paper is None else repr(float(entry.paper)),
+                       "" if entry.paper is None else f"{entry.paper:.{column.decimals}f}",  # as printed
                        "" if delta is None else f"{delta:.{column.decimals}f}"]
         writer.writerow([row.variant, row.label, *("true" if t == "✓" else "false" for t in row.ticks), *values])
     return out.getvalue()
