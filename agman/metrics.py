@@ -31,7 +31,6 @@ def _as_tensor(x, dtype=None) -> torch.Tensor:
     return t if dtype is None else t.to(dtype)
 
 
-@torch.no_grad()
 def average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_size: int = 1024) -> np.ndarray:
     """AP of each query, float64 array of shape (Q,).
 
@@ -40,28 +39,29 @@ def average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_siz
     time, so memory stays O(chunk_size * N). Runs on the device the embeddings are on: on a GPU
     the similarities, the sort and the APs stay there and only the (Q,) APs are copied back.
     """
-    q = _as_tensor(query_emb)
-    c = _as_tensor(cand_emb).to(q.device, q.dtype)
-    ql = _as_tensor(query_labels).to(q.device)
-    cl = _as_tensor(cand_labels).to(q.device)
-    if q.ndim != 2 or c.ndim != 2 or q.shape[1] != c.shape[1]:
-        raise ValueError(f"embeddings must be (Q, D) and (N, D), got {tuple(q.shape)} and {tuple(c.shape)}")
-    if len(ql) != len(q) or len(cl) != len(c):
-        raise ValueError("one label per embedding is required")
-    if len(q) == 0:
-        return np.zeros(0)
-    if len(c) == 0:
-        return np.zeros(len(q))
-    out = []
-    for start in range(0, q.shape[0], chunk_size):
-        with torch.autocast(q.device.type, enabled=False):  # exact in the embeddings' dtype
-            sim = q[start:start + chunk_size] @ c.T  # (B, N)
-        rel = cl[None, :] == ql[start:start + chunk_size, None]  # (B, N) relevance in candidate order
-        if sim.device.type == "cpu":
-            out.append(torch.from_numpy(_average_precisions_cpu(sim, rel)))
-        else:
-            out.append(_average_precisions_sorted(sim, rel))
-    return torch.cat(out).cpu().numpy()
+    with torch.no_grad():  # a decorator would hide the body from mutation testing
+        q = _as_tensor(query_emb)
+        c = _as_tensor(cand_emb).to(q.device, q.dtype)
+        ql = _as_tensor(query_labels).to(q.device)
+        cl = _as_tensor(cand_labels).to(q.device)
+        if q.ndim != 2 or c.ndim != 2 or q.shape[1] != c.shape[1]:
+            raise ValueError(f"embeddings must be (Q, D) and (N, D), got {tuple(q.shape)} and {tuple(c.shape)}")
+        if len(ql) != len(q) or len(cl) != len(c):
+            raise ValueError("one label per embedding is required")
+        if len(q) == 0:
+            return np.zeros(0)
+        if len(c) == 0:
+            return np.zeros(len(q))
+        out = []
+        for start in range(0, q.shape[0], chunk_size):
+            with torch.autocast(q.device.type, enabled=False):  # exact in the embeddings' dtype
+                sim = q[start:start + chunk_size] @ c.T  # (B, N)
+            rel = cl[None, :] == ql[start:start + chunk_size, None]  # (B, N) relevance in candidate order
+            if sim.device.type == "cpu":
+                out.append(torch.from_numpy(_average_precisions_cpu(sim, rel)))
+            else:
+                out.append(_average_precisions_sorted(sim, rel))
+        return torch.cat(out).cpu().numpy()
 
 
 def _average_precisions_sorted(sim: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:
@@ -144,7 +144,6 @@ def random_ranking_ap(n_relevant, n_candidates) -> np.ndarray:
     return np.where(r > 0, first + others, 0.0)
 
 
-@torch.no_grad()
 def triplet_relation(anchor_emb, close_emb, far_emb, margin: float = 0.2) -> dict[str, float]:
     """Triplet relation prediction (Zappos50k, Sec. IV-A2, Table 4).
 
@@ -155,21 +154,22 @@ def triplet_relation(anchor_emb, close_emb, far_emb, margin: float = 0.2) -> dic
 
     ``average_loss`` is the triplet ranking loss of Eq. 8 on the test triplets.
     """
-    correct, loss = triplet_relation_per_item(anchor_emb, close_emb, far_emb, margin)
-    return {"accuracy": float(correct.mean()), "average_loss": float(loss.mean())}
+    with torch.no_grad():  # a decorator would hide the body from mutation testing
+        correct, loss = triplet_relation_per_item(anchor_emb, close_emb, far_emb, margin)
+        return {"accuracy": float(correct.mean()), "average_loss": float(loss.mean())}
 
 
-@torch.no_grad()
 def triplet_relation_per_item(anchor_emb, close_emb, far_emb, margin: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
     """Per triplet t: ``correct_t = [s(a_t, close_t) > s(a_t, far_t)]`` (bool, (T,)) and
     ``loss_t = max(0, m + s(a_t, far_t) - s(a_t, close_t))`` (float64, (T,)); see ``triplet_relation``."""
-    a, c, f = (_as_tensor(x).to(torch.float64) for x in (anchor_emb, close_emb, far_emb))
-    if not a.shape == c.shape == f.shape or a.ndim != 2:
-        raise ValueError(f"anchor, close and far must be (T, D) alike, got {tuple(a.shape)}, {tuple(c.shape)}, "
-                         f"{tuple(f.shape)}")
-    if len(a) == 0:
-        raise ValueError("no triplets")
-    with torch.autocast(a.device.type, enabled=False):  # float64, whatever region the caller is in
-        s_close = (a * c).sum(dim=1)  # (T,)
-        s_far = (a * f).sum(dim=1)  # (T,)
-    return (s_close > s_far).cpu().numpy(), torch.clamp(margin + s_far - s_close, min=0).cpu().numpy()
+    with torch.no_grad():  # a decorator would hide the body from mutation testing
+        a, c, f = (_as_tensor(x).to(torch.float64) for x in (anchor_emb, close_emb, far_emb))
+        if not a.shape == c.shape == f.shape or a.ndim != 2:
+            raise ValueError(f"anchor, close and far must be (T, D) alike, got {tuple(a.shape)}, {tuple(c.shape)}, "
+                             f"{tuple(f.shape)}")
+        if len(a) == 0:
+            raise ValueError("no triplets")
+        with torch.autocast(a.device.type, enabled=False):  # float64, whatever region the caller is in
+            s_close = (a * c).sum(dim=1)  # (T,)
+            s_far = (a * f).sum(dim=1)  # (T,)
+        return (s_close > s_far).cpu().numpy(), torch.clamp(margin + s_far - s_close, min=0).cpu().numpy()

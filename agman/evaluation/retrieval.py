@@ -22,20 +22,20 @@ from agman.device import autocast_context
 from agman.metrics import average_precisions, random_ranking_ap
 
 
-@torch.no_grad()
 def embed(model: torch.nn.Module, cache: ImageCache, entries: np.ndarray, attributes: np.ndarray, batch_size: int,
           device: torch.device, num_workers: int = 0, desc: str = "embed", amp_dtype: str = "none") -> torch.Tensor:
     """Embeddings (N, c') float32 of cache entries ``entries`` under the attribute indices
     ``attributes``; autocast (``train.amp_dtype``, CUDA only) covers the model's forward alone."""
-    loader = DataLoader(ImageDataset(cache, entries, attributes), batch_size=batch_size, shuffle=False,
-                        num_workers=num_workers)
-    model.eval()
-    chunks = []
-    for images, attr in tqdm(loader, desc=desc, leave=False, unit="batch"):
-        with autocast_context(device, amp_dtype):
-            out = model(images.to(device), attr.to(device))
-        chunks.append(out.embedding.float())
-    return torch.cat(chunks) if chunks else torch.zeros(0, 1, device=device)
+    with torch.no_grad():  # a decorator would hide the body from mutation testing
+        loader = DataLoader(ImageDataset(cache, entries, attributes), batch_size=batch_size, shuffle=False,
+                            num_workers=num_workers)
+        model.eval()
+        chunks = []
+        for images, attr in tqdm(loader, desc=desc, leave=False, unit="batch"):
+            with autocast_context(device, amp_dtype):
+                out = model(images.to(device), attr.to(device))
+            chunks.append(out.embedding.float())
+        return torch.cat(chunks) if chunks else torch.zeros(0, 1, device=device)
 
 
 def score_split(embeddings: torch.Tensor, table: pd.DataFrame, attribute_names: list[str],
