@@ -45,7 +45,8 @@ def evaluate_triplets(model: torch.nn.Module, triplets: np.ndarray, entries: np.
             losses += result["average_loss"] * len(t)
             total += len(t)
         if total != len(triplets):
-            raise ValueError(f"{len(triplets) - total} triplets have a condition index outside 0-{len(condition_names) - 1}")
+            raise ValueError(f"{len(triplets) - total} triplets have a condition index outside "
+                             f"0-{len(condition_names) - 1}")
         return {
             "accuracy": correct / total,
             "loss": losses / total,

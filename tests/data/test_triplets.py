@@ -50,3 +50,34 @@ def test_listed_triplets_are_used_once_before_repeating():
     assert not np.array_equal(np.concatenate(epochs)[:10], take_listed_triplets(listed, 10, seed=1, epoch=0))
     row = epochs[0][0]
     assert row[1] == row[0] + 100 and row[2] == row[0] + 200  # rows move whole
+
+
+def test_a_seed_and_epoch_give_these_triplets():
+    """The draws pinned for one small table: a seeded sampler must give a rerun, or another
+    machine, the same training triplets (the run fingerprint hashes them), so a change to the
+    order of the draws is a change of experiment and must show here."""
+    table = pd.DataFrame({"attribute_index": [0] * 9 + [1] * 4, "value": [2, 0, 1, 0, 2, 1, 0, 1, 2, 0, 1, 1, 0],
+                          "split": ["train"] * 12 + ["test"]})
+    triplets = sample_triplets(table, ["a", "b"], 8, seed=3, epoch=1)
+    assert triplets.dtype == np.int64
+    assert triplets.tolist() == [[11, 10, 9, 1], [0, 8, 3, 0], [11, 10, 9, 1], [5, 7, 0, 0], [11, 10, 9, 1],
+                                 [5, 2, 3, 0], [8, 4, 2, 0], [6, 3, 4, 0]]
+
+
+def test_listed_triplets_are_pinned_for_a_seed_and_an_empty_or_one_row_list_is_handled():
+    listed = np.arange(12).reshape(3, 4)  # three triplets of (anchor, close, far, condition)
+    out = take_listed_triplets(listed, 5, seed=2, epoch=1)  # positions 5-9: the end of pass 1, pass 2, pass 3
+    assert out.dtype == np.int64
+    assert out.tolist() == [[4, 5, 6, 7], [4, 5, 6, 7], [8, 9, 10, 11], [0, 1, 2, 3], [8, 9, 10, 11]]
+    assert take_listed_triplets(listed[:1], 3, seed=0, epoch=2).tolist() == [[0, 1, 2, 3]] * 3
+    with pytest.raises(ValueError, match="^the training triplet list is empty$"):
+        take_listed_triplets(listed[:0], 3, seed=0, epoch=0)
+
+
+def test_an_excluded_attribute_is_named_in_the_log_and_in_the_error(caplog):
+    table = pd.DataFrame({"attribute_index": [0, 0, 1, 1, 1], "value": [0, 0, 0, 1, 1], "split": ["train"] * 5})
+    with caplog.at_level("WARNING"):
+        sample_triplets(table, ["one_value", "ok"], 4, seed=0, epoch=0)
+    assert "attribute excluded from triplets: one_value: fewer than 2 values" in caplog.text
+    with pytest.raises(ValueError, match="^no attribute can form triplets: one_value: fewer than 2 values"):
+        sample_triplets(table[table["attribute_index"] == 0], ["one_value", "ok"], 4, seed=0, epoch=0)

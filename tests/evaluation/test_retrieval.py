@@ -47,3 +47,21 @@ def test_a_query_is_ranked_against_the_candidates_of_its_own_attribute_type_only
     # The same query with colour's candidates gone from the split keeps its AP: they were never its.
     alone = table.drop(index=[0, 1, 2, 3, 4]).reset_index(drop=True)
     assert score_split(emb[5:], alone, ["colour", "size"])["map"] == pytest.approx(0.5)
+
+
+def test_a_query_whose_value_no_candidate_has_scores_zero_and_still_counts():
+    # attribute 0: candidates of values 0 and 0 and 1; queries of value 0 and of value 2 (no candidate)
+    table = pd.DataFrame({"role": ["candidate"] * 3 + ["query"] * 2, "attribute_index": [0] * 5,
+                          "value": [0, 0, 1, 0, 2]})
+    emb = torch.tensor([[1.0, 0.0], [0.0, 1.0], [S, 0.1 * S], [1.0, 0.0], [1.0, 0.0]])
+    out = score_split(emb, table, ["colour"])
+    assert list(out["per_item"]["ap"]) == pytest.approx([(1 + 2 / 3) / 2, 0.0])  # ranks 1 and 3; no relevant
+    assert list(out["per_item"]["chance_ap"])[1] == 0.0
+    assert out["map"] == pytest.approx((1 + 2 / 3) / 4)
+    assert (out["n_queries"], out["n_candidates"]) == (2, 3)
+
+
+def test_a_split_without_queries_is_refused():
+    table = pd.DataFrame({"role": ["candidate"], "attribute_index": [0], "value": [0]})
+    with pytest.raises(ValueError, match="^the split has no queries$"):
+        score_split(torch.tensor([[1.0, 0.0]]), table, ["colour"])

@@ -1,0 +1,52 @@
+"""What the evaluation hands on: the task's headline score, flat metric names, the mean over seeds."""
+
+import types
+
+import pytest
+
+from agman import evaluation
+from tests.helpers import ci_config
+
+
+def test_mean_over_seeds_averages_every_numeric_leaf_and_keeps_constants():
+    per_seed = [{"map": 0.2, "n_queries": 64, "map_per_attribute": {"a": 0.1, "b": 0.5}, "best_epoch": 3},
+                {"map": 0.4, "n_queries": 64, "map_per_attribute": {"a": 0.3, "b": 0.5}, "best_epoch": 2}]
+    out = evaluation.mean_over_seeds(per_seed)
+    assert out.pop("map_per_attribute") == pytest.approx({"a": 0.2, "b": 0.5})
+    assert out == pytest.approx({"map": 0.3, "n_queries": 64, "best_epoch": 2.5, "n_seeds": 2})
+    assert isinstance(out["n_queries"], int)  # equal values are kept as they are, not averaged
+    assert evaluation.mean_over_seeds(per_seed[:1])["n_seeds"] == 1
+
+
+def test_flat_metrics_names_every_scalar_and_skips_counts_and_rows():
+    metrics = {"map": 0.5, "map_macro": 0.4, "n_queries": 10, "per_item": object(),
+               "map_per_attribute": {"texture": 0.7, "shape": 0.3},
+               "per_condition": {"heel": {"accuracy": 0.9, "loss": 0.1, "n_triplets": 5}}}
+    assert evaluation.flat_metrics(metrics, "val") == {
+        "val_map": 0.5, "val_map_macro": 0.4, "val_map_texture": 0.7, "val_map_shape": 0.3,
+        "val_accuracy_heel": 0.9, "val_loss_heel": 0.1}
+
+
+@pytest.mark.parametrize("task, headline", [("retrieval", "map"), ("triplets", "accuracy")])
+def test_evaluate_scores_a_split_by_its_tasks_headline_with_the_configs_settings(task, headline, monkeypatch):
+    calls = []
+
+    def fake(*args, **kwargs):
+        calls.append((args, kwargs))
+        return {"map": 0.25, "accuracy": 0.75}
+
+    monkeypatch.setattr(evaluation, "evaluate_retrieval", fake)
+    monkeypatch.setattr(evaluation, "evaluate_triplets", fake)
+    cfg = ci_config(eval={"batch_size": 7, "chunk_size": 9}, train={"amp_dtype": "none"})
+    data = types.SimpleNamespace(task=task, table="T", cache="C", attributes=["a"], entries="E",
+                                 triplets={"valid": "V"})
+    out = evaluation.evaluate("model", data, "valid", cfg, "cpu")
+    assert out["score"] == out[headline] == {"map": 0.25, "accuracy": 0.75}[headline]
+    args, kwargs = calls[0]
+    assert kwargs["amp_dtype"] == "none" and 7 in args and "cpu" in args
+    if task == "retrieval":
+        assert args[:5] == ("model", "T", "C", "valid", ["a"]) and 9 in args
+    else:
+        assert args[:3] == ("model", "V", "E") and cfg.loss.margin in args
+        with pytest.raises(KeyError, match="no test triplets"):
+            evaluation.evaluate("model", data, "test", cfg, "cpu")
