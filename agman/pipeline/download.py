@@ -26,7 +26,8 @@ def run(cfg: Config, slot: str) -> None:
     if not dataset_spec(d.dataset).demo and not Path(d.root).resolve().is_relative_to(paths.raw.resolve()):
         # dvc.yaml's deps cover data/raw/<slot>/ only: edits elsewhere would not rerun the stages.
         log.warning("data.root %s of slot %s lies outside %s/: `dvc repro` will not see changes to its files "
-                    "(link it there instead, e.g. `ln -s %s %s`)", d.root, slot, paths.raw, d.root, paths.raw)
+                    "(keep the dataset in %s/ and set datasets.%s.root to \"\")", d.root, slot, paths.raw, paths.raw,
+                    slot)
     try:
         record = obtain(d)
     except MissingDataError as err:
