@@ -19,7 +19,7 @@ from agman.pipeline.cache import load_cached
 from agman.pipeline.layout import FIGURES_DIR, CellPaths
 from agman.reports.figures import SlotRuns, slot_figures
 from agman.tracking import MlflowRun
-from agman.training.loop import TrainPaths
+from agman.training.checkpoint import BEST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def run(cfg: Config, slots: list[str] | None = None) -> list[Path]:
     seed = cfg.train.seeds[0]
     slots = list(cfg.datasets) if slots is None else slots
     for slot in slots:  # every slot checked before minutes of drawing
-        checkpoint = TrainPaths.best_of(CellPaths(slot, "agman").run(seed))
+        checkpoint = CellPaths(slot, "agman").run(seed) / BEST_CHECKPOINT
         if not checkpoint.is_file():
             raise FileNotFoundError(f"{checkpoint}: AG-MAN's checkpoint of slot {slot} (seed {seed}) is missing; the "
                                     f"figures need it: run `dvc repro cell@{slot}-agman`")
@@ -40,7 +40,7 @@ def run(cfg: Config, slots: list[str] | None = None) -> list[Path]:
             checkpoints, curves = {}, {}
             for variant in variants:
                 paths = CellPaths(slot, variant)
-                best = TrainPaths.best_of(paths.run(seed))
+                best = paths.run(seed) / BEST_CHECKPOINT
                 # Figure 6 compares the methods, as the paper's does; the ablations get curves only.
                 method = variant in ("agman", *BASELINES)
                 if method and best.is_file():
