@@ -26,9 +26,8 @@ import numpy as np
 import torch
 
 
-def _as_tensor(x, dtype=None) -> torch.Tensor:
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.require(np.asarray(x), requirements=["C", "W"]))
-    return t if dtype is None else t.to(dtype)
+def _as_tensor(x) -> torch.Tensor:
+    return x if isinstance(x, torch.Tensor) else torch.from_numpy(np.require(np.asarray(x), requirements=["C", "W"]))
 
 
 def average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_size: int = 1024) -> np.ndarray:
@@ -41,6 +40,8 @@ def average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_siz
     """
     with torch.no_grad():  # a decorator would hide the body from mutation testing
         q = _as_tensor(query_emb)
+        if q.dtype in (torch.float16, torch.bfloat16):  # scored in float32: 8-11 bits would tie most pairs
+            q = q.float()
         c = _as_tensor(cand_emb).to(q.device, q.dtype)
         ql = _as_tensor(query_labels).to(q.device)
         cl = _as_tensor(cand_labels).to(q.device)

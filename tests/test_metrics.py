@@ -202,3 +202,171 @@ def test_scores_are_exact_inside_a_bf16_autocast_region(dtype):
     # The similarities rounded to bf16 (what autocast did before) rank differently: the test can fail.
     rounded = average_precisions(queries.bfloat16().float(), ql, candidates.bfloat16().float(), cl)
     assert not np.array_equal(rounded, reference)
+
+
+# Edge cases of the inputs, and where the work happens.
+
+def test_no_queries_give_no_aps_and_a_map_of_zero_and_no_candidates_give_zero_aps():
+    cand, labels = one_hot_embeddings([0.9, 0.1]), np.array([0, 1])
+    assert average_precisions(np.zeros((0, 2)), np.zeros(0, dtype=int), cand, labels).shape == (0,)
+    assert mean_average_precision(np.zeros((0, 2)), np.zeros(0, dtype=int), cand, labels) == 0.0
+    np.testing.assert_array_equal(average_precisions(np.eye(2)[:3], [0, 1], np.zeros((0, 2)), []), [0.0, 0.0])
+
+
+def test_a_single_relevant_candidate_ranks_first_with_ap_one():
+    assert average_precisions(np.array([[1.0, 0.0]]), [4], np.array([[0.6, 0.8]]), [4]).tolist() == [1.0]
+
+
+def test_a_one_dimensional_query_and_a_label_count_mismatch_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"^embeddings must be \(Q, D\) and \(N, D\), got \(3,\) and \(4, 3\)$"):
+        average_precisions(np.zeros(3), [0], np.zeros((4, 3)), [0, 0, 1, 1])
+    with pytest.raises(ValueError, match="^one label per embedding is required$"):
+        average_precisions(np.zeros((2, 3)), [0, 1], np.zeros((4, 3)), [0, 0, 1])
+
+
+def test_embeddings_of_any_layout_and_tensors_that_require_grad_are_accepted():
+    cand = one_hot_embeddings([0.9, 0.8, 0.7, 0.6, 0.5])
+    labels = np.array([1, 0, 1, 2, 1])
+    expected = (1 + 2 / 3 + 3 / 5) / 3
+    # A reversed view (negative strides) of the candidates and their labels: the same ranking reversed.
+    flipped = average_precisions(np.array([[-1.0, 0.0]]), [1], cand[::-1], labels[::-1])
+    assert flipped[0] == pytest.approx(expected, abs=1e-12)
+    q = torch.tensor([[1.0, 0.0]], requires_grad=True)
+    assert average_precisions(q, [1], torch.from_numpy(cand).requires_grad_(), labels)[0] == pytest.approx(expected)
+    a = torch.tensor([[1.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    out = triplet_relation(a, torch.tensor([[0.8, 0.6]]), torch.tensor([[0.6, 0.8]], dtype=torch.float64))
+    assert out == {"accuracy": 1.0, "average_loss": pytest.approx(0.0)}
+
+
+def test_candidates_in_another_dtype_are_scored_in_the_queries_dtype():
+    cand = one_hot_embeddings([0.9, 0.8, 0.7, 0.6, 0.5])  # float64
+    ap = average_precisions(torch.tensor([[1.0, 0.0]], dtype=torch.float32), [1], cand, [1, 0, 1, 2, 1])
+    assert ap[0] == pytest.approx((1 + 2 / 3 + 3 / 5) / 3, abs=1e-7)
+
+
+def test_queries_are_ranked_chunk_size_at_a_time_1024_unless_told(monkeypatch):
+    import agman.metrics
+
+    blocks = []
+    rank = agman.metrics._average_precisions_cpu
+    monkeypatch.setattr(agman.metrics, "_average_precisions_cpu", lambda s, r: blocks.append(len(s)) or rank(s, r))
+    q = np.tile([[1.0, 0.0]], (1030, 1))
+    cand, labels = one_hot_embeddings([0.9, 0.1]), np.array([0, 1])
+    average_precisions(q, np.zeros(1030, dtype=int), cand, labels)
+    assert blocks == [1024, 6]
+    blocks.clear()
+    assert mean_average_precision(q, np.zeros(1030, dtype=int), cand, labels) == 1.0
+    assert blocks == [1024, 6]
+    blocks.clear()
+    mean_average_precision(q, np.zeros(1030, dtype=int), cand, labels, chunk_size=400)
+    assert blocks == [400, 400, 230]
+
+
+def test_the_stable_sort_ranking_builds_its_ranks_on_the_similarities_device():
+    from agman.metrics import _average_precisions_sorted
+
+    # A default device other than the similarities' one: every tensor must follow the similarities.
+    sim, rel = torch.tensor([[0.2, 0.4, 0.2, 0.1]]), torch.tensor([[False, False, True, True]])
+    with torch.device("meta"):
+        out = _average_precisions_sorted(sim, rel)
+    assert out.device.type == "cpu" and out.dtype == torch.float64
+    assert out.tolist() == pytest.approx([(1 / 3 + 2 / 4) / 2])
+
+
+def test_the_stable_sort_ranking_against_a_float64_loop_with_ties():
+    from agman.metrics import _average_precisions_sorted
+
+    rng = np.random.default_rng(4)
+    sim = rng.choice(np.array([-0.5, 0.0, 0.25, 0.7]), size=(30, 25))  # ties everywhere
+    rel = rng.random((30, 25)) < 0.3
+    rel[0] = False
+    expected = []
+    for s, r in zip(sim, rel):
+        order = np.argsort(-s, kind="stable")
+        hits = np.cumsum(r[order])
+        expected.append(float(np.sum(r[order] * hits / np.arange(1, 26)) / max(r.sum(), 1)))
+    for dtype in (torch.float64, torch.float32):
+        got = _average_precisions_sorted(torch.from_numpy(sim).to(dtype), torch.from_numpy(rel))
+        assert got.dtype == torch.float64
+        np.testing.assert_allclose(got.numpy(), expected, atol=1e-15, rtol=0)
+    # Hand-computed: 0.4 first, then the tie 0.2 (c0, c2) in candidate order, then 0.1.
+    got = _average_precisions_sorted(torch.tensor([[0.2, 0.4, 0.2, 0.1]]), torch.tensor([[False, False, True, True]]))
+    assert got.tolist() == pytest.approx([(1 / 3 + 2 / 4) / 2])
+
+
+def test_the_key_sort_alone_ranks_rows_without_ties(monkeypatch):
+    import agman.metrics
+    from agman.metrics import _average_precisions_cpu
+
+    fallback = []
+    stable = agman.metrics._average_precisions_sorted
+    monkeypatch.setattr(agman.metrics, "_average_precisions_sorted",
+                        lambda s, r: fallback.append(len(s)) or stable(s, r))
+    adjacent = np.nextafter(0.5, 1.0)  # the next float above 0.5: distinct, though only by its last bit
+    sim = torch.tensor([[0.5, adjacent, -0.3, 0.1], [0.9, 0.5, 0.5, 0.1]], dtype=torch.float64)
+    rel = torch.tensor([[True, False, False, True], [False, True, False, False]])
+    ap = _average_precisions_cpu(sim, rel)
+    # Row 0: adjacent, 0.5 (hit), 0.1 (hit), -0.3: (1/2 + 2/3) / 2. Row 1: 0.9, then the tie in
+    # candidate order, c1 (hit) second: 1/2; only row 1 takes the stable sort.
+    assert ap.tolist() == pytest.approx([(1 / 2 + 2 / 3) / 2, 1 / 2], abs=1e-15)
+    assert fallback == [1]
+    fallback.clear()
+    agman.metrics.average_precisions(np.array([[1.0, 0.0]]), [1], one_hot_embeddings([0.9, 0.8, 0.7]), [0, 1, 1])
+    assert fallback == []
+
+
+@pytest.mark.parametrize("row, rel, expected", [
+    ([0.0, -0.5, 0.3], [True, False, False], 1 / 2),  # an exact 0 ranks above a negative similarity
+    ([-0.0, 0.0, 0.3], [False, True, False], 1 / 3),  # -0.0 and +0.0 tie: candidate order
+    ([0.5, -1.5, -1.2], [False, False, True], 1 / 2),  # below -1 (|sim| < 2 keeps the key sort)
+    ([1.9, -1.95, 0.2], [False, True, False], 1 / 3),
+    ([2.0, -2.0, 0.5, 1.0], [False, True, False, False], 1 / 4),  # |sim| = 2: the stable sort
+    ([2.5, -2.9, 0.5, 2.4], [False, True, False, True], (1 / 2 + 2 / 4) / 2),
+])
+def test_the_key_sort_is_exact_at_zero_signed_zeros_and_up_to_magnitude_two(row, rel, expected):
+    from agman.metrics import _average_precisions_cpu
+
+    fast, stable = _both_paths(torch.tensor([row], dtype=torch.float64), torch.tensor([rel]))
+    assert fast.tolist() == pytest.approx([expected], abs=1e-15)
+    assert stable.tolist() == pytest.approx([expected], abs=1e-15)
+    assert _average_precisions_cpu(torch.tensor([row], dtype=torch.float32), torch.tensor([rel])).tolist() == \
+        pytest.approx([expected], abs=1e-15)
+
+
+def test_random_ranking_ap_edge_cases():
+    # N = R = 2: both hits on top, AP 1 whatever the order.
+    np.testing.assert_allclose(random_ranking_ap([2, 1], [2, 4]), [1.0, (1 + 1 / 2 + 1 / 3 + 1 / 4) / 4],
+                               rtol=0, atol=1e-15)
+    assert random_ranking_ap([], []).shape == (0,)
+    # Counts given as whole floats (e.g. a pandas column) are read as integers.
+    np.testing.assert_array_equal(random_ranking_ap(np.array([1.0, 2.0]), 3.0), random_ranking_ap([1, 2], 3))
+    for r, n in ((-1, 3), (4, 3)):
+        with pytest.raises(ValueError, match="^need 0 <= n_relevant <= n_candidates$"):
+            random_ranking_ap(r, n)
+
+
+def test_triplet_relation_default_margin_and_a_given_margin():
+    from agman.metrics import triplet_relation_per_item
+
+    a, close, far = np.array([[1.0, 0.0]]), np.array([[0.8, 0.6]]), np.array([[0.6, 0.8]])  # s 0.8 and 0.6
+    assert triplet_relation(a, close, far)["average_loss"] == pytest.approx(0.0)  # 0.2 + 0.6 - 0.8
+    assert triplet_relation(a, close, far, margin=0.5)["average_loss"] == pytest.approx(0.3)
+    assert triplet_relation_per_item(a, far, close)[1].tolist() == pytest.approx([0.4])  # swapped: 0.2 + 0.8 - 0.6
+    with pytest.raises(ValueError, match="^no triplets$"):
+        triplet_relation_per_item(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2)))
+
+
+def test_triplet_relation_takes_bfloat16_embeddings_and_scores_them_in_float64():
+    a = torch.tensor([[1.0, 0.0]], dtype=torch.bfloat16)
+    close, far = torch.tensor([[0.75, 0.5]], dtype=torch.bfloat16), torch.tensor([[0.5, 0.75]], dtype=torch.bfloat16)
+    assert triplet_relation(a, close, far, margin=0.5) == {"accuracy": 1.0, "average_loss": 0.25}  # 0.5 + 0.5 - 0.75
+
+
+def test_half_precision_embeddings_are_scored_in_float32_as_their_float32_copies():
+    rng = np.random.default_rng(3)
+    q = torch.from_numpy(rng.normal(size=(6, 8))).to(torch.bfloat16)
+    c = torch.from_numpy(rng.normal(size=(20, 8))).to(torch.bfloat16)
+    ql, cl = torch.arange(6) % 3, torch.arange(20) % 3
+    for dtype in (torch.bfloat16, torch.float16):
+        got = average_precisions(q.to(dtype), ql, c.to(dtype), cl)
+        assert np.array_equal(got, average_precisions(q.to(dtype).float(), ql, c.to(dtype).float(), cl))
