@@ -8,9 +8,9 @@ The DVC stages have their own entry points (``stages/*.py``); this is for using 
 from __future__ import annotations
 
 import argparse
-import sys
 
 from agman import search
+from agman.pipeline.entry import one_line_errors
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,10 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     search.add_arguments(search_parser)
     search_parser.set_defaults(handler=search.run_cli)
     args = parser.parse_args(argv)
-    try:
+    # A search's failures all come from its inputs (a missing file, an unknown attribute, an
+    # unreadable image): one line naming the cause, not a traceback.
+    with one_line_errors(OSError, KeyError, ValueError, RuntimeError):
         args.handler(args)
-    except (OSError, KeyError, ValueError, RuntimeError) as err:
-        # Expected failures (a missing file, an unknown attribute, an unreadable image) get one
-        # line naming the cause, not a traceback.
-        print(f"agman {args.command}: error: {err}", file=sys.stderr)
-        raise SystemExit(2) from None

@@ -4,8 +4,9 @@
 """
 
 from agman.pipeline import resolve
-from agman.pipeline.entry import setup_logging
+from agman.pipeline.entry import one_line_errors, setup_logging
 
 if __name__ == "__main__":
     setup_logging()
-    resolve.run()
+    with one_line_errors():
+        resolve.run()

@@ -5,7 +5,8 @@ A profile's value wins over the base block for the keys it names, so to change s
 that profile, set ``profiles.<name>.<key>``. Profiles may not override the method switches
 (``model.name``, ``model.hierarchical``, ``model.cls_loss``, ``model.aga.*``, ``loss.weighting``):
 that keeps ``dvc exp run -S model.aga.sa=false`` meaningful under every profile. Unknown keys and
-wrong types fail with a message naming the key.
+wrong types fail with a message naming the key where it is written: ``train.epochs`` in the base
+block, ``profiles.paper.train.epochs`` in a profile.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def from_dict(cls: type, raw: Any, prefix: str = "") -> Any:
     unknown = sorted(set(raw) - names)
     if unknown:
         where = f"{prefix}." if prefix else ""
-        raise ConfigError(f"unknown key {where}{unknown[0]} (known: {', '.join(sorted(names))})")
+        raise ConfigError(f"{where}{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
     kwargs = {}
     for name, value in raw.items():
         key = f"{prefix}.{name}" if prefix else name
@@ -150,6 +151,9 @@ def resolve(params: dict) -> tuple[Config, list[str]]:
         if any(key == c or key.startswith(c + ".") for c in CELL_KEYS):
             raise ConfigError(f"{key}: set for each cell (data.dataset and data.root from datasets.<slot>, "
                               "train.seed from train.seeds); remove it")
+    # The base block on its own first, so that an error in it names its key there, not under the
+    # first profile merged over it.
+    check_cells(from_dict(Config, params, ""))
     for other, body in profiles.items():
         # Every profile is validated, not only the active one, so a typo fails today.
         if not isinstance(body or {}, dict):
@@ -157,9 +161,11 @@ def resolve(params: dict) -> tuple[Config, list[str]]:
         for key in _flat_keys(body or {}):
             if any(key == c or key.startswith(c + ".") for c in CELL_KEYS):
                 raise ConfigError(f"profiles.{other}.{key}: set for each cell; use datasets.<slot> instead")
+        # The base passed, so a wrong key or type here is one the profile writes: named under it.
+        merged = from_dict(Config, merge(params, body or {}), f"profiles.{other}")
         try:
-            check_cells(from_dict(Config, merge(params, body or {}), ""))
-        except ConfigError as err:
+            check_cells(merged)
+        except ConfigError as err:  # across blocks: the profile's values with the base's
             raise ConfigError(f"profiles.{other}: {err}") from None
     return from_dict(Config, merge(params, override), ""), overridden
 

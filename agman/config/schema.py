@@ -136,6 +136,10 @@ class TrainConfig:
     # with several processes: BatchNorm statistics over the global batch (SyncBatchNorm), as with
     # one process; false = each process's own micro-batch statistics (ignored with one process)
     sync_bn: bool = True
+    # the same numbers on every x86 CPU, as far as the libraries allow (agman.portable; README
+    # "Numbers across machines"): ATen and oneDNN capped at AVX2, MKL on its vendor-independent path,
+    # 2 threads, deterministic algorithms. Costs time; not a setting of the paper
+    portable: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import logging
 import subprocess
 import sys
 
+from agman import portable
 from agman.config import Config
 from agman.config.matrix import cell_config
 from agman.evaluation import SCORE, evaluate, flat_metrics, mean_over_seeds
@@ -36,6 +37,8 @@ def cell_paths(cfg: Config, cell: str) -> CellPaths:
 
 def run(cfg: Config, cell: str) -> None:
     """Train every seed, then (not under torchrun, where the ranks only train) evaluate them."""
+    if cfg.train.portable:
+        portable.enter()  # before this process computes anything
     run_train(cfg, cell)
     if not distributed.launched():
         run_evaluate(cfg, cell)
@@ -61,7 +64,7 @@ def run_train(cfg: Config, cell: str) -> None:
             run_cfg = cell_config(cfg, cell, seed)
             state = train(run_cfg, data, TrainPaths(triplet_dir=SlotPaths(paths.slot).triplets,
                                                     out_dir=paths.run(seed), curves=paths.curves(seed)),
-                          tracker_factory=cell_tracker(run_cfg, "train", cell))
+                          tracker_factory=cell_tracker(run_cfg, "train", cell, data))
             log.info("%s seed %d: best validation %s %.4f at epoch %d", cell, seed, SCORE[data.task],
                      state.best_score, state.best_epoch)
     finally:
@@ -111,7 +114,7 @@ def _evaluate_seed(cfg: Config, cell: str, data: PreparedData, seed: int) -> dic
                  test["accuracy"], test["loss"], test["n_triplets"])
     run_json = TrainPaths.run_json_of(run_dir)
     parent = json.loads(run_json.read_text())["mlflow_run_id"] if run_json.is_file() else None
-    factory = cell_tracker(cfg, "evaluate", cell, parent_run_id=parent)
+    factory = cell_tracker(cfg, "evaluate", cell, data, parent_run_id=parent)
     if factory is not None:
         run = factory(None)
         run.log_metrics(flat_metrics(test, "test"))

@@ -5,12 +5,10 @@ user placed in ``data/raw/<slot>/``) and its manifest, ``data/<slot>/download.js
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 from agman.config import Config
 from agman.config.matrix import slot_config
-from agman.data.errors import MissingDataError
 from agman.data.registry import dataset_spec, obtain
 from agman.pipeline.entry import write_json
 from agman.pipeline.layout import SlotPaths
@@ -19,8 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: Config, slot: str) -> None:
-    """Obtain the slot's data and write its manifest; exit 2 with instructions when the user has
-    to fetch something by hand."""
+    """Obtain the slot's data and write its manifest; MissingDataError says what to fetch by hand,
+    and from where (the entry point prints it as one line and exits with status 2)."""
     d = slot_config(cfg, slot).data
     paths = SlotPaths(slot)
     if not dataset_spec(d.dataset).demo and not Path(d.root).resolve().is_relative_to(paths.raw.resolve()):
@@ -28,10 +26,6 @@ def run(cfg: Config, slot: str) -> None:
         log.warning("data.root %s of slot %s lies outside %s/: `dvc repro` will not see changes to its files "
                     "(keep the dataset in %s/ and set datasets.%s.root to \"\")", d.root, slot, paths.raw, paths.raw,
                     slot)
-    try:
-        record = obtain(d)
-    except MissingDataError as err:
-        print(f"\n{err}\n", file=sys.stderr)
-        raise SystemExit(2) from None
+    record = obtain(d)
     write_json(paths.manifest, record)
     log.info("%s ready in %s", d.dataset, d.root)

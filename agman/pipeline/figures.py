@@ -56,7 +56,7 @@ def run(cfg: Config, slots: list[str] | None = None) -> list[Path]:
     pngs = [FIGURES_DIR / path.name for path, _ in written]
     if not os.environ.get("AGMAN_NO_MLFLOW"):
         run = MlflowRun("figures", {"seed": seed, "profile": cfg.profile, "slots": ",".join(slots)},
-                        tags={"profile": cfg.profile})
+                        name="figures", profile=cfg.profile, tags={"profile": cfg.profile})
         for png in pngs:
             run.log_artifact(png)
         run.log_metrics({f"seconds_{path.stem}": seconds for path, seconds in written})

@@ -11,6 +11,8 @@ PARAMS_DIR = Path("build/params")
 CELLS_DIR = Path("reports/cells")
 CURVES_DIR = Path("reports/curves")
 METRICS_DIR = Path("reports/metrics")
+#: Every cell's headline number (written by ``tables``; ``agman.reports.summary``).
+SUMMARY_PATH = METRICS_DIR / "summary.json"
 TABLES_DIR = Path("reports/tables")
 FIGURES_DIR = Path("reports/figures")
 RUNS_DIR = Path("runs")

@@ -3,6 +3,8 @@
 The tracking URI is ``sqlite:///<repo root>/mlflow.db`` (absolute, so runs launched from a DVC
 temp workspace land in the same database), where the repo root is ``DVC_ROOT`` when DVC runs
 the stage. ``MLFLOW_TRACKING_URI`` overrides it, e.g. to point at a team's MLflow server.
+Each profile has its own experiment, ``agman-<profile>``, so that only comparable runs sit
+together; ``MLFLOW_EXPERIMENT_NAME`` overrides it.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-EXPERIMENT = "agman"
+#: MLflow's own switch for system metrics; when set, it decides instead of the run's device.
+SYSTEM_METRICS_ENV = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
 
 
 def project_root() -> Path:
@@ -29,8 +33,24 @@ def project_root() -> Path:
     return here
 
 
+def project_database() -> str:
+    return f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project_root() / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or project_database()
+
+
+def experiment_name(profile: str) -> str:
+    """``agman-<profile>`` (a demo run never sits beside a paper run), or ``$MLFLOW_EXPERIMENT_NAME``."""
+    return os.environ.get("MLFLOW_EXPERIMENT_NAME") or f"agman-{profile}"
+
+
+def system_metrics(on_cuda: bool) -> bool | None:
+    """Whether a run samples CPU, memory and GPU use: on CUDA runs only (on the CPU the sampling
+    thread competes with training for the cores), unless ``$MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING``
+    says otherwise (None lets MLflow read it)."""
+    return None if os.environ.get(SYSTEM_METRICS_ENV) else on_cuda
 
 
 def _git(root: Path, *args: str) -> str | None:
@@ -41,43 +61,66 @@ def _git(root: Path, *args: str) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+def _experiment_id(mlflow, name: str) -> str:
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    # With the project's database, artifacts go beside it, not into the current folder (a DVC temp
+    # workspace); a server keeps its own. Compared by URI: mlflow.set_tracking_uri sets
+    # $MLFLOW_TRACKING_URI, so the variable alone does not say whether the user chose a server.
+    location = (project_root() / "mlruns").as_uri() if tracking_uri() == project_database() else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def _mlflow():
+    import mlflow  # here, not at the top: it takes seconds, and AGMAN_NO_MLFLOW runs never need it
+
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow
+
+
 class MlflowRun:
-    """A thin wrapper: start (or resume) a run, log params once, metrics, artifacts, end."""
+    """A thin wrapper: start a run, log params and inputs once, metrics, artifacts, end.
 
-    def __init__(self, stage: str, params: dict[str, Any], run_id: str | None = None,
-                 parent_run_id: str | None = None, tags: dict[str, str] | None = None):
-        import mlflow  # here, not at the top: it takes seconds, and AGMAN_NO_MLFLOW runs never need it
+    A new run is named ``name``, in the experiment of ``profile``. ``inputs`` are
+    ``(mlflow dataset, context)`` pairs, e.g. the split a run trained on with context "training".
+    """
 
-        self._mlflow = mlflow
-        mlflow.set_tracking_uri(tracking_uri())
-        if run_id is None:
-            experiment = mlflow.get_experiment_by_name(EXPERIMENT)
-            if experiment is None:
-                location = None
-                if not os.environ.get("MLFLOW_TRACKING_URI"):
-                    location = (project_root() / "mlruns").as_uri()
-                experiment_id = mlflow.create_experiment(EXPERIMENT, artifact_location=location)
-            else:
-                experiment_id = experiment.experiment_id
-            root = project_root()
-            status = _git(root, "status", "--porcelain", "--untracked-files=no")
-            all_tags = {
-                "stage": stage,
-                "git_commit": _git(root, "rev-parse", "HEAD") or "unknown",
-                # The commit alone does not say what ran when tracked files were edited.
-                "git_dirty": "unknown" if status is None else str(bool(status)).lower(),
-                "dvc_exp_name": os.environ.get("DVC_EXP_NAME", "workspace"),
-                "dvc_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", "none"),
-                **(tags or {}),
-            }
-            if parent_run_id:
-                all_tags["mlflow.parentRunId"] = parent_run_id
-            self.run = mlflow.start_run(experiment_id=experiment_id, tags=all_tags)
-            mlflow.log_params({k: str(v) for k, v in params.items()})
-        else:
-            self.run = mlflow.start_run(run_id=run_id)
-        self.run_id = self.run.info.run_id
-        log.info("MLflow run %s (%s) at %s", self.run_id, stage, tracking_uri())
+    def __init__(self, stage: str, params: dict[str, Any], *, name: str, profile: str,
+                 parent_run_id: str | None = None, tags: dict[str, str] | None = None,
+                 inputs: Sequence[tuple[Any, str]] = (), system_metrics: bool | None = False):
+        mlflow = _mlflow()
+        root = project_root()
+        status = _git(root, "status", "--porcelain", "--untracked-files=no")
+        all_tags = {
+            "stage": stage,
+            "git_commit": _git(root, "rev-parse", "HEAD") or "unknown",
+            # The commit alone does not say what ran when tracked files were edited.
+            "git_dirty": "unknown" if status is None else str(bool(status)).lower(),
+            "dvc_exp_name": os.environ.get("DVC_EXP_NAME", "workspace"),
+            "dvc_baseline_rev": os.environ.get("DVC_EXP_BASELINE_REV", "none"),
+            **(tags or {}),
+        }
+        if parent_run_id:
+            all_tags["mlflow.parentRunId"] = parent_run_id
+        run = mlflow.start_run(experiment_id=_experiment_id(mlflow, experiment_name(profile)), run_name=name,
+                               tags=all_tags, log_system_metrics=system_metrics)
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+        for dataset, context in inputs:
+            mlflow.log_input(dataset, context=context)
+        self._started(mlflow, run)
+
+    @classmethod
+    def reopen(cls, run_id: str, system_metrics: bool | None = False) -> MlflowRun:
+        """An interrupted run, resumed with the name, experiment, params and inputs it started with."""
+        mlflow = _mlflow()
+        self = cls.__new__(cls)
+        self._started(mlflow, mlflow.start_run(run_id=run_id, log_system_metrics=system_metrics))
+        return self
+
+    def _started(self, mlflow, run) -> None:
+        self._mlflow, self.run, self.run_id = mlflow, run, run.info.run_id
+        log.info("MLflow run %s (%s) at %s", self.run_id, run.info.run_name, tracking_uri())
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)

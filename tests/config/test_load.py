@@ -51,7 +51,7 @@ def test_cells_cover_the_papers_tables():
      "cells.zappos-bogus.variant: unknown variant 'bogus'"),
     (lambda raw: raw["cells"].update({"x-agman": {"slot": "fashionai", "variant": "agman"}}),
      "cells.x-agman: must be named fashionai-agman"),
-    (lambda raw: raw["variants"].update({"odd": {"aga": {"ssa": False}}}), "unknown key variants.odd.aga.ssa"),
+    (lambda raw: raw["variants"].update({"odd": {"aga": {"ssa": False}}}), "variants.odd.aga.ssa: unknown key"),
     (lambda raw: raw["data"].update({"dataset": "zappos"}), "data.dataset: set for each cell"),
     (lambda raw: raw["train"].update({"seed": 1}), "train.seed: set for each cell"),
     (lambda raw: raw["profiles"]["demo"].update({"cells": {}}), "profiles.demo.cells"),
@@ -74,11 +74,11 @@ def test_base_switch_is_honoured_under_every_profile():
 
 
 @pytest.mark.parametrize("path, value, message", [
-    (("model", "aga", "sa_kernal"), 7, "unknown key model.aga.sa_kernal"),
+    (("model", "aga", "sa_kernal"), 7, "model.aga.sa_kernal: unknown key"),
     (("train", "epochs"), "ten", "train.epochs: expected an integer"),
     (("model", "hierarchical"), "yes", "model.hierarchical: expected true/false"),
     (("model", "backbone"), "vgg16", "model.backbone: 'vgg16' is not one of"),
-    (("bogus",), 1, "unknown key bogus"),
+    (("bogus",), 1, "bogus: unknown key"),
     (("train", "amp_dtype"), "float16", "train.amp_dtype: float16 needs loss scaling"),
 ])
 def test_bad_keys_and_types_fail_naming_the_key(path, value, message):
@@ -101,8 +101,42 @@ def test_profile_may_not_set_a_method_switch():
 def test_typo_in_inactive_profile_fails():
     raw = params()
     raw["profiles"]["paper"] = {"train": {"epoch": 3}}
-    with pytest.raises(ConfigError, match="profiles.paper: unknown key train.epoch"):
+    with pytest.raises(ConfigError, match="profiles.paper.train.epoch: unknown key"):
         resolve(raw)
+
+
+def test_a_bad_value_in_the_base_block_is_named_there_not_under_a_profile():
+    raw = params()
+    raw["train"]["epochs"] = "fifty"
+    for name in raw["profiles"]:
+        with pytest.raises(ConfigError) as err:
+            resolve({**raw, "profile": name})
+        assert str(err.value) == "train.epochs: expected an integer, got 'fifty'"
+
+
+def test_a_bad_value_in_a_profile_is_named_under_that_profile():
+    raw = params()
+    raw["profiles"]["paper"] = {"train": {"epochs": "fifty"}}
+    with pytest.raises(ConfigError) as err:
+        resolve({**raw, "profile": "demo"})  # the inactive profile is checked too
+    assert str(err.value) == "profiles.paper.train.epochs: expected an integer, got 'fifty'"
+
+
+def test_a_check_across_blocks_that_the_base_fails_is_named_in_the_base():
+    raw = params()
+    raw["train"]["amp_dtype"] = "float16"
+    with pytest.raises(ConfigError, match="^train.amp_dtype: float16 needs loss scaling"):
+        resolve(raw)
+
+
+def test_params_file_errors_name_the_file_then_the_key(tmp_path):
+    path = tmp_path / "params.yaml"
+    raw = params()
+    raw["train"]["epochs"] = "fifty"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: train.epochs: expected an integer, got 'fifty'"
 
 
 def test_unknown_profile_and_file_errors(tmp_path):

@@ -1,4 +1,4 @@
-"""The download stage: its exit on missing manual data, and a stand-in's manifest."""
+"""The download stage: its error on missing manual data, and a stand-in's manifest."""
 
 import json
 import logging
@@ -8,6 +8,7 @@ import pytest
 from agman.config import Config, DataConfig, DatasetSource, DemoConfig
 from agman.config.matrix import slot_config
 from agman.data.acquire import images_sha256
+from agman.data.errors import MissingDataError
 from agman.data.registry import dataset_spec, read_dataset
 from agman.pipeline import download
 
@@ -18,19 +19,19 @@ def with_slot(slot: str, dataset: str, root: str = "", **data) -> Config:
     return Config(datasets={**cfg.datasets, slot: DatasetSource(dataset, root=root)}, data=cfg.data)
 
 
-def test_download_of_a_missing_manual_dataset_exits_with_instructions(tmp_path, monkeypatch, capsys):
+def test_download_of_a_missing_manual_dataset_says_what_to_get_and_where(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(SystemExit) as exit_info:
+    with pytest.raises(MissingDataError) as err:
         download.run(Config(), "deepfashion")
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert "list_attr_img.txt" in err and "img.zip" in err and str(tmp_path / "data/raw/deepfashion") in err
-    assert "dvc repro" in err and not (tmp_path / "data" / "deepfashion").exists()
+    message = str(err.value)
+    assert "list_attr_img.txt" in message and "img.zip" in message
+    assert str(tmp_path / "data/raw/deepfashion") in message
+    assert "dvc repro" in message and not (tmp_path / "data" / "deepfashion").exists()
 
 
 def test_a_real_dataset_outside_its_raw_folder_is_named_in_a_warning(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
-    with caplog.at_level(logging.WARNING), pytest.raises(SystemExit):
+    with caplog.at_level(logging.WARNING), pytest.raises(MissingDataError):
         download.run(with_slot("deepfashion", "deepfashion", root=str(tmp_path / "elsewhere")), "deepfashion")
     assert "lies outside data/raw/deepfashion/" in caplog.text and 'datasets.deepfashion.root to ""' in caplog.text
 

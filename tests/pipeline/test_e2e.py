@@ -5,6 +5,7 @@ the DVC experiment table and the MLflow runs and tags."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -114,7 +115,7 @@ def test_whole_matrix_and_tables(reproduced):
     assert "Running stage" not in run(["dvc", "repro"], dest, env)
 
     client = MlflowClient(tracking_uri=f"sqlite:///{dest / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("agman").experiment_id
+    experiment = client.get_experiment_by_name("agman-ci").experiment_id
     runs = client.search_runs([experiment], max_results=1000)
     stages = sorted(r.data.tags["stage"] for r in runs)
     assert stages == ["evaluate"] * len(cfg.cells) + ["figures"] + ["train"] * len(cfg.cells)
@@ -125,10 +126,57 @@ def test_whole_matrix_and_tables(reproduced):
     for r in runs:
         assert r.data.tags["git_commit"] != "unknown" and r.data.params["profile"] == "ci"
         assert r.data.tags["cell"] == f"{r.data.tags['dataset']}-{r.data.tags['variant']}"
+        test = " test" if r.data.tags["stage"] == "evaluate" else ""
+        assert r.info.run_name == f"{r.data.tags['cell']} seed{r.data.tags['seed']}{test}"
     evaluate = [r for r in runs if r.data.tags["stage"] == "evaluate"]
     assert all("mlflow.parentRunId" in r.data.tags for r in evaluate)
     train_run = next(r for r in runs if r.data.tags["stage"] == "train" and r.data.tags["cell"] == "zappos-agman")
     assert [m.step for m in client.get_metric_history(train_run.info.run_id, "val_accuracy")] == [1]
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """Relative path -> SHA-256 of every file under ``folder``."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def stages_run(out: str) -> list[str]:
+    return [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
+
+
+def test_a_clone_pulls_the_matrix_from_a_dvc_remote_and_retrains_nothing(reproduced, tmp_path):
+    """README "Sharing results through a DVC remote": push the finished matrix, clone, pull. Only
+    `resolve` runs (build/params is not cached: git ignores it and resolve rewrites it the same),
+    and the tables come out byte for byte the same."""
+    dest, env, _ = reproduced
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "--local", "-d", "team", str(remote)], dest, env)
+    run(["dvc", "push"], dest, env)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(dest), str(clone)], tmp_path, env)
+    assert not (clone / "runs").exists() and not (clone / "data" / "fashionai" / "cache").exists()
+    run(["dvc", "remote", "add", "--local", "-d", "team", str(remote)], clone, env)
+    run(["dvc", "pull"], clone, env)
+    assert stages_run(run(["dvc", "repro"], clone, env)) == ["resolve"]
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], clone, env)
+    for folder in ("runs", "data/fashionai/cache", "data/zappos/triplets", "build/params"):
+        assert file_digests(clone / folder) == file_digests(dest / folder), folder
+    shutil.rmtree(clone / "reports" / "tables")
+    assert stages_run(run(["dvc", "repro", "tables"], clone, env)) == ["tables"]
+    assert file_digests(clone / "reports" / "tables") == file_digests(dest / "reports" / "tables")
+
+
+def test_the_summary_metrics_file_holds_every_cells_headline_number(reproduced):
+    dest, env, _ = reproduced
+    summary = json.loads((dest / "reports" / "metrics" / "summary.json").read_text())
+    cells = yaml.safe_load((dest / "params.yaml").read_text())["cells"]
+    assert list(summary) == sorted(cells)
+    for cell, spec in cells.items():
+        metric = "accuracy" if spec["slot"] == "zappos" else "map"
+        per_cell = json.loads((dest / "reports" / "metrics" / f"{cell}.json").read_text())
+        assert summary[cell] == {metric: per_cell[metric]}, cell
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], dest, env))[""]["data"]  # "": the workspace
+    assert shown["reports/metrics/summary.json"]["data"] == summary  # a DVC metrics file
 
 
 #: One module of each stage kind: an edit to it must make `dvc status` list that stage.
@@ -201,7 +249,7 @@ def test_an_experiment_on_one_cell_retrains_only_that_cell(reproduced):
                 found.append((params["model"]["aga"]["sa"], metric["map"]))
     assert {sa for sa, _ in found} >= {True, False}, found
     client = MlflowClient(tracking_uri=f"sqlite:///{dest / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("agman").experiment_id
+    experiment = client.get_experiment_by_name("agman-ci").experiment_id
     retrained = client.search_runs([experiment], "tags.dvc_exp_name != 'workspace'")
     assert {(r.data.tags["cell"], r.data.tags["stage"]) for r in retrained} == {
         ("fashionai-agman", "train"), ("fashionai-agman", "evaluate")}

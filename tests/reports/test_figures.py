@@ -47,8 +47,8 @@ def test_stage_draws_every_figure_of_a_slot_and_logs_them(tiny_project, tmp_path
     assert png_size(names["curves_fashionai.png"]) == (round(CURVES_SIZE[0] * DPI), round(CURVES_SIZE[1] * DPI))
 
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("agman").experiment_id], "tags.stage = 'figures'")
-    assert len(runs) == 1
+    runs = client.search_runs([client.get_experiment_by_name("agman-demo").experiment_id], "tags.stage = 'figures'")
+    assert len(runs) == 1 and runs[0].info.run_name == "figures"
     assert sorted(a.path for a in client.list_artifacts(runs[0].info.run_id)) == sorted(names)
 
 

@@ -1,4 +1,4 @@
-from agman.tracking import project_root, tracking_uri
+from agman.tracking.mlflow_run import experiment_name, project_root, system_metrics, tracking_uri
 
 
 def test_tracking_uri_is_absolute_under_dvc_root(monkeypatch, tmp_path):
@@ -20,3 +20,20 @@ def test_project_root_without_dvc_root_finds_dot_dvc(monkeypatch, tmp_path):
     (tmp_path / "sub" / "deeper").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "sub" / "deeper")
     assert project_root() == tmp_path.resolve()
+
+
+def test_each_profile_has_its_own_experiment(monkeypatch):
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    assert [experiment_name(p) for p in ("demo", "paper", "ci")] == ["agman-demo", "agman-paper", "agman-ci"]
+
+
+def test_mlflow_experiment_name_overrides_the_profiles_experiment(monkeypatch):
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "team-sweep")
+    assert experiment_name("paper") == "team-sweep"
+
+
+def test_system_metrics_are_sampled_on_cuda_only_unless_mlflows_switch_is_set(monkeypatch):
+    monkeypatch.delenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", raising=False)
+    assert system_metrics(on_cuda=True) is True and system_metrics(on_cuda=False) is False
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    assert system_metrics(on_cuda=False) is None  # None: MLflow reads its own switch
