@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from agman.config import ModelConfig, from_dict
-from agman.data.images import build_transform
+from agman.data.images import normalise
 from agman.device import autocast_context, pick_device
 from agman.models import build_model
 from agman.training.checkpoint import BEST_CHECKPOINT, load_checkpoint
@@ -70,7 +70,7 @@ class TrainedModel:
     @torch.no_grad()
     def run(self, pixels: torch.Tensor, attribute: int):
         """The model's output (``ModelOutput``, float32) for (B, 3, S, S) uint8 images under one attribute."""
-        images = build_transform(train=False)(pixels).to(self.device)  # (B, 3, S, S) float32, normalised
+        images = normalise(pixels.to(self.device))  # (B, 3, S, S) float32
         attr = torch.full((len(pixels),), attribute, dtype=torch.long, device=self.device)  # (B,)
         with autocast_context(self.device, self.config["train"]["amp_dtype"]):
             out = self.model(images, attr)

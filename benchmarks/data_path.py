@@ -2,17 +2,20 @@
 
 (a) ``decode``: what the public code does per item: open a full-size JPEG with PIL, convert to
     RGB, torchvision Resize(224) + CenterCrop(224) + RandomHorizontalFlip + ToTensor + Normalize.
-(b) ``cache_jpeg`` / ``cache_array``: the resized cache (agman.data.cache.write_cache, both
-    formats) read through ImageCache + agman.data.images.build_transform(train=True).
-``cache_array_uint8`` is (b) without the float conversion (flip only): the CPU cost left if the
-normalisation moved to the GPU; ``cache_jpeg_v2_transform`` is (b) with the torchvision v2
-transform build_transform used before it became plain tensor ops. Single process, one torch
-thread: images/s per core.
+(b) ``cache_jpeg`` / ``cache_array``: what a DataLoader worker does per image today: read the
+    resized cache (agman.data.cache.write_cache, both formats) through ImageCache and draw the
+    flip (agman.data.images.draw_flip); the pixels leave as uint8 and agman.data.images.normalise
+    mirrors and normalises whole batches on the training device.
+``cache_jpeg_float`` / ``cache_array_float`` are (b) with the float conversion and normalisation
+done per image on the CPU, as the datasets did before it moved to the device;
+``cache_jpeg_v2_transform`` is that with torchvision's v2 transform. ``normalise_cpu`` is the
+batch normalisation itself on the CPU (batches of 48 images), what the main process pays when
+there is no GPU. Single process, one torch thread: images/s per core.
 
 The photos are synthesised (smooth gradients, soft blobs, texture and sensor noise, 512x680,
 quality 90) in a temporary folder, so their size and entropy resemble FashionAI's. The loader
 check runs a DataLoader (batch 16, in the main process and with 2 workers) over a TripletDataset
-(3 images per item) on the cache, collation into (16, 3, 224, 224) float batches included.
+(3 images per item) on the cache, collation into (16, 3, 224, 224) uint8 batches included.
 
     python benchmarks/data_path.py                    # 200 photos, 3 passes
     python benchmarks/data_path.py --images 8 --repeats 1 --loader-items 8   # toy
@@ -36,7 +39,7 @@ from torchvision import transforms as T
 from torchvision.transforms import v2
 
 from agman.data.cache import ImageCache, write_cache
-from agman.data.images import IMAGENET_MEAN, IMAGENET_STD, TripletDataset, build_transform
+from agman.data.images import IMAGENET_MEAN, IMAGENET_STD, TripletDataset, draw_flip, normalise
 
 SIZE = 224
 # Published training throughput of ResNet-50 at 224 px (docs/performance.md), not measured here.
@@ -108,7 +111,7 @@ def loader_rate(cache: ImageCache, n_items: int, workers: int, batch: int, epoch
     for epoch in range(epochs + 1):
         start = time.perf_counter()
         shapes = None
-        for a, p, n, attr in loader:
+        for a, p, n, attr, _ in loader:
             shapes = shapes or [list(a.shape), list(p.shape), list(n.shape), list(attr.shape)]
         if epoch:
             rates.append(3 * n_items / (time.perf_counter() - start))
@@ -122,7 +125,10 @@ def compare_pixels(photo_dir: Path, names: list[str], cache: ImageCache) -> dict
     """The cache path's tensors against the decode path's, both without the random flip, in
     0-255 levels (normalised difference x std x 255)."""
     decode = decode_transform(train=False)
-    ours = build_transform(train=False)
+
+    def ours(image):
+        return normalise(image[None])[0]
+
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1) * 255
     diffs = []
     for i, name in enumerate(names):
@@ -167,15 +173,24 @@ def main(argv: list[str] | None = None) -> dict:
 
         torch.set_num_threads(1)  # one core: PIL is single-threaded, and so is every path here
         try:
-            train_decode, train_cache = decode_transform(train=True), build_transform(train=True)
-            flip = T.RandomHorizontalFlip()
+            train_decode = decode_transform(train=True)
             v2_train = v2.Compose([v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True),
-                                   v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])  # build_transform before cd65805
+                                   v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])  # the transform before cd65805
+
+            def uint8_item(cache, i):  # what TripletDataset does per image
+                draw_flip(True)
+                return cache[i]
+
+            def float_item(cache, i):  # the per-image CPU normalisation the datasets did before
+                return normalise(cache[i][None], torch.tensor([draw_flip(True)]))[0]
+
+            batch = torch.stack([caches["array"][i % len(caches["array"])] for i in range(48)])
             paths = {
                 "decode": lambda i: decode_item(photos / names[i], train_decode),
-                "cache_jpeg": lambda i: train_cache(caches["jpeg"][i]),
-                "cache_array": lambda i: train_cache(caches["array"][i]),
-                "cache_array_uint8": lambda i: flip(caches["array"][i]),
+                "cache_jpeg": lambda i: uint8_item(caches["jpeg"], i),
+                "cache_array": lambda i: uint8_item(caches["array"], i),
+                "cache_jpeg_float": lambda i: float_item(caches["jpeg"], i),
+                "cache_array_float": lambda i: float_item(caches["array"], i),
                 "cache_jpeg_v2_transform": lambda i: v2_train(caches["jpeg"][i]),
             }
             rates, shapes = {}, {}
@@ -183,6 +198,9 @@ def main(argv: list[str] | None = None) -> dict:
                 shapes[name] = list(load(0).shape)
                 rates[name], result.setdefault("images_per_s_all_repeats", {})[name] = \
                     per_core_rate(load, args.images, args.repeats)
+            flips = torch.arange(len(batch)) % 2 == 0
+            seconds, _ = common.median_seconds(lambda: normalise(batch, flips), max(3, args.repeats))
+            rates["normalise_cpu"] = len(batch) / seconds
         finally:
             torch.set_num_threads(threads)
         result["images_per_s_per_core"] = rates

@@ -6,12 +6,16 @@ import math
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
+import cross_machine  # noqa: E402
 import data_path  # noqa: E402
 import flops  # noqa: E402
 import eval_map  # noqa: E402
 import gpu_train_step  # noqa: E402
+import portable_cost  # noqa: E402
 import train_step  # noqa: E402
 
 
@@ -56,9 +60,10 @@ MEAN_LEVELS, P99_LEVELS = 3.0, 12.0
 
 def test_data_path_benchmark_paths_agree():
     result = data_path.main(["--images", "4", "--repeats", "1", "--loader-items", "6", "--loader-epochs", "1"])
-    paths = {"decode", "cache_jpeg", "cache_array", "cache_array_uint8", "cache_jpeg_v2_transform"}
-    assert set(result["images_per_s_per_core"]) == paths
+    paths = {"decode", "cache_jpeg", "cache_array", "cache_jpeg_float", "cache_array_float", "cache_jpeg_v2_transform"}
+    assert set(result["images_per_s_per_core"]) == paths | {"normalise_cpu"}
     assert all(v > 0 for v in result["images_per_s_per_core"].values())
+    assert set(result["tensor_shapes"]) == paths
     assert all(shape == [3, 224, 224] for shape in result["tensor_shapes"].values())
     for fmt, d in result["pixels_vs_decode"].items():
         assert d["shape"] == [3, 224, 224]
@@ -122,3 +127,32 @@ def test_measure_shrinks_the_batch_on_out_of_memory():
     out = gpu_train_step.measure_or_shrink(_FakeStep(100), 112, warmup=0, repeats=1, granularity=8)
     assert out["batch_triplets"] == 96 and out["shrunk_from"] == 112
     assert "shrunk_from" not in gpu_train_step.measure_or_shrink(_FakeStep(100), 64, 0, 1, 8)
+
+
+@pytest.mark.slow  # four fresh processes, each importing torch: minutes on a loaded 2-core machine
+def test_portable_cost_benchmark_runs_every_case_in_a_process_of_its_own():
+    result = portable_cost.main(["--size", "32", "--batch", "2", "--steps", "1", "--rounds", "1"])
+    cases = {f"{fmt}/{mode}" for fmt in ("contiguous", "channels_last") for mode in ("default", "portable")}
+    assert set(result["seconds_per_step"]) == set(result["runs"]) == cases
+    for fmt in ("contiguous", "channels_last"):
+        portable, default = result["runs"][f"{fmt}/portable"][0], result["runs"][f"{fmt}/default"][0]
+        assert portable["aten_cpu_capability"] == "AVX2" and portable["threads"] == 2
+        assert result["portable_over_default"][fmt] == portable["seconds_per_step"] / default["seconds_per_step"]
+
+
+def test_cross_machine_reports_every_field_that_differs_from_a_reference():
+    cells = {"zappos-agman": {"metrics": {"accuracy": 0.5, "loss": 0.25}, "best_weights_sha256": "a",
+                              "data_sha256": "d"}}
+    reference = {"cells": {"zappos-agman": {"metrics": {"accuracy": 0.5, "loss": 0.25}, "best_weights_sha256": "a",
+                                            "data_sha256": "d"}}}
+    assert cross_machine.differences(cells, reference) == []
+    reference["cells"]["zappos-agman"]["metrics"]["loss"] = 0.25000000000000006  # one bit
+    reference["cells"]["zappos-agman"]["best_weights_sha256"] = "b"
+    assert cross_machine.differences(cells, reference) == [
+        "zappos-agman: best_weights_sha256 differs", "zappos-agman: loss 0.25000000000000006 there, 0.25 here"]
+    assert cross_machine.differences(cells, {"cells": {}}) == ["zappos-agman: not in the reference"]
+
+
+def test_cross_machine_names_a_reference_by_cpu_model_family_and_model():
+    cpu = {"model_name": "Intel(R) Xeon(R) CPU @ 2.20GHz", "cpu_family": "6", "model": "85"}
+    assert cross_machine.slug(cpu) == "intel-xeon-cpu-2-20ghz-family6-model85"

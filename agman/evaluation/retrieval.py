@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from agman.data.cache import ImageCache
-from agman.data.images import ImageDataset
+from agman.data.images import ImageDataset, normalise
 from agman.device import autocast_context
 from agman.metrics import average_precisions, random_ranking_ap
 
@@ -33,7 +33,7 @@ def embed(model: torch.nn.Module, cache: ImageCache, entries: np.ndarray, attrib
         chunks = []
         for images, attr in tqdm(loader, desc=desc, leave=False, unit="batch"):
             with autocast_context(device, amp_dtype):
-                out = model(images.to(device), attr.to(device))
+                out = model(normalise(images.to(device)), attr.to(device))  # uint8 across, float32 on the device
             chunks.append(out.embedding.float())
         return torch.cat(chunks) if chunks else torch.zeros(0, 1, device=device)
 

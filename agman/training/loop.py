@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from agman import codegraph
 from agman.config import Config, fingerprint, to_dict
-from agman.data.images import TripletDataset
+from agman.data.images import TripletDataset, triplet_batch
 from agman.device import autocast_context, pick_device, resolve_memory_format
 from agman.data.prepared import PreparedData
 from agman.evaluation import evaluate, flat_metrics
@@ -287,10 +287,10 @@ def _train_epoch(cfg: Config, model, weighting, optimizer, data: PreparedData, p
     seen = 0
     bar = tqdm(loader, desc=f"epoch {epoch + 1}/{tc.epochs}", total=n_batches, leave=False, unit="batch",
                disable=not distributed.is_main())
-    for batch, (anchor, positive, negative, attr) in enumerate(bar):
+    for batch, (anchor, positive, negative, attr, flips) in enumerate(bar):
         if batch >= n_batches:
             break
-        images = torch.cat([anchor, positive, negative]).to(device, non_blocking=True)  # (3B, 3, H, W)
+        images = triplet_batch(anchor, positive, negative, flips, device)  # (3B, 3, H, W) float32
         images = images.contiguous(memory_format=memory_format)
         attrs = attr.repeat(3).to(device, non_blocking=True)  # (3B,)
         with autocast_context(device, tc.amp_dtype):

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from agman.data.cache import ImageCache, decode_resized, write_cache
-from agman.data.images import build_transform
+from agman.data.images import normalise
 from agman.evaluation.triplet_relation import evaluate_triplets
 from agman.models.agman import ModelOutput
 
@@ -143,7 +143,7 @@ def test_triplet_relation_evaluation_against_hand_computed_values(tmp_path):
     out = evaluate_triplets(ColourModel(), triplets, np.arange(4), cache, ["c0", "c1", "c2"], margin=0.2,
                             batch_size=2, device=torch.device("cpu"))
     # The same numbers triplet by triplet, from the images as the evaluation transforms them.
-    emb = ColourModel()(torch.stack([build_transform(False)(cache[i]) for i in range(4)]), None).embedding
+    emb = ColourModel()(normalise(torch.stack([cache[i] for i in range(4)])), None).embedding
     s = emb @ emb.T
     correct = [float(s[a, c] > s[a, f]) for a, c, f, _ in triplets]
     loss = [max(0.0, 0.2 + float(s[a, f] - s[a, c])) for a, c, f, _ in triplets]

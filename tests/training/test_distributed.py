@@ -67,8 +67,7 @@ def make_paths(folder, data, cfg: Config) -> TrainPaths:
 
 def no_flip() -> None:
     """Training images unflipped, so that two runs see the same pixels whatever their RNG."""
-    real = images_module.build_transform
-    images_module.build_transform = lambda train: real(False)
+    images_module.draw_flip = lambda train: False
 
 
 def record_batches(log: list) -> None:
@@ -97,14 +96,14 @@ def _worker(rank: int, world: int, port: int, folder, data) -> None:
     torch.set_num_threads(1)
     try:
         # compare: the flip off, every batch's global losses kept
-        real_transform, real_reduce = images_module.build_transform, distributed.all_reduce_sum
+        real_flip, real_reduce = images_module.draw_flip, distributed.all_reduce_sum
         no_flip()
         batches = []
         record_batches(batches)
         cfg = COMPARE
         state = train(cfg, data, shared_paths(rank, folder / "compare", data, cfg))
         torch.save({"batches": batches, "history": state.history}, folder / "compare" / f"rank{rank}.pt")
-        images_module.build_transform, distributed.all_reduce_sum = real_transform, real_reduce
+        images_module.draw_flip, distributed.all_reduce_sum = real_flip, real_reduce
 
         # resume (the flip on): a straight run, and one interrupted at the start of epoch 2, resumed
         cfg = RESUME
@@ -156,7 +155,7 @@ def ddp_runs(tmp_path_factory, demo_data):
 def test_two_processes_match_one_on_the_same_global_batches(ddp_runs, tmp_path, demo_data, monkeypatch):
     cfg = COMPARE
 
-    monkeypatch.setattr(images_module, "build_transform", images_module.build_transform)  # restored after
+    monkeypatch.setattr(images_module, "draw_flip", images_module.draw_flip)  # restored after
     monkeypatch.setattr(distributed, "all_reduce_sum", distributed.all_reduce_sum)
     no_flip()
     single_batches = []

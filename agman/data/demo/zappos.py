@@ -79,7 +79,7 @@ def _multi_value(choices: tuple[str, ...], rng: np.random.Generator) -> str:
     return ";".join(choices[i] for i in sorted(picked))
 
 
-def _sample_triplets(members: np.ndarray, values: np.ndarray, count: int,
+def sample_triplets(members: np.ndarray, values: np.ndarray, count: int,
                      rng: np.random.Generator) -> np.ndarray:
     """``count`` rows (anchor, far, close) of image indices among ``members`` under one condition.
 
@@ -164,7 +164,7 @@ def _render_into(root: Path, n_images: int, triplets_per_condition: tuple[int, i
     (root / "tripletlists").mkdir()
     for c, condition in enumerate(CONDITION_NAMES):
         for s, split_name in enumerate(SPLITS):
-            rows = _sample_triplets(np.flatnonzero(split == s), values[:, c], triplets_per_condition[s], rng)
+            rows = sample_triplets(np.flatnonzero(split == s), values[:, c], triplets_per_condition[s], rng)
             triplet_list_path(root, condition, split_name).write_text(
                 "".join(f"{a} {far} {close}\n" for a, far, close in rows))
 
