@@ -298,3 +298,17 @@ def test_the_papers_numbers_are_printed_with_the_decimals_the_paper_prints():
         for key, text in re.findall(r"(\w+): (-?\d+\.\d+)", line):
             expected = decimals.get(key, decimals["x"])  # per-attribute columns print as MAP does
             assert len(text.split(".")[1]) == expected, (table, key, text)
+
+
+def test_paired_bootstrap_resamples_exactly_the_items_a_plain_index_draw_picks():
+    """The tallied draws give the interval of the straightforward bootstrap (indices drawn from
+    default_rng(seed), differences gathered and averaged) up to rounding, and repeat calls reuse them."""
+    rng = np.random.default_rng(1)
+    ours, theirs = rng.random(700), rng.random(700)
+    d = ours - theirs
+    draws = np.random.default_rng(0).integers(0, len(d), size=(3000, len(d)))
+    plain = d[draws].mean(axis=1)
+    for _ in range(2):
+        b = paired_bootstrap(ours, theirs, resamples=3000, seed=0)
+        assert b.low == pytest.approx(np.quantile(plain, 0.025), abs=1e-12)
+        assert b.high == pytest.approx(np.quantile(plain, 0.975), abs=1e-12)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,27 @@ class Bootstrap:
 
 # Index draws per block (x 8 bytes): bounds memory at ~32 MB however many items are resampled.
 _BOOTSTRAP_BLOCK = 1 << 22
+
+
+@functools.lru_cache(maxsize=4)
+def _resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:
+    """(resamples, n), read-only: how often resample r picks item i, from the ``resamples`` x ``n``
+    uniform index draws of ``default_rng(seed)`` that the bootstrap makes, block by block. uint8
+    keeps 10,000 resamples of 3,600 items at 36 MB; an item drawn more than 255 times in one
+    resample (never seen: the expected count is 1) is refused rather than wrapped."""
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((resamples, n), dtype=np.uint8)
+    block = max(1, _BOOTSTRAP_BLOCK // n)
+    for start in range(0, resamples, block):
+        stop = min(start + block, resamples)
+        picks = rng.integers(0, n, size=(stop - start, n))
+        picks += np.arange(stop - start)[:, None] * n  # one bin per (resample, item)
+        tally = np.bincount(picks.ravel(), minlength=(stop - start) * n)
+        if tally.max() > 255:
+            raise OverflowError(f"an item was drawn {tally.max()} times in one resample of {n}")
+        counts[start:stop] = tally.reshape(stop - start, n)
+    counts.flags.writeable = False
+    return counts
 
 
 def paired_bootstrap(ours: Sequence[float], theirs: Sequence[float], resamples: int = 10_000,
@@ -52,11 +74,14 @@ def paired_bootstrap(ours: Sequence[float], theirs: Sequence[float], resamples: 
         # instead of resamples x items (0.01 s instead of ~20 s for Zappos50k's 160,000 triplets).
         means = rng.multinomial(len(d), counts / len(d), size=resamples) @ values / len(d)
     else:
+        # Every call with the same items count and seed draws the same resamples: the tables make
+        # dozens of such comparisons per slot, so the draws are made once, kept as how often
+        # each item is picked in each resample, and each call is one product with them.
         means = np.empty(resamples)
+        counts = _resample_counts(len(d), resamples, seed)  # (resamples, n) uint8
         block = max(1, _BOOTSTRAP_BLOCK // len(d))
         for start in range(0, resamples, block):
-            stop = min(start + block, resamples)
-            means[start:stop] = d[rng.integers(0, len(d), size=(stop - start, len(d)))].mean(axis=1)
+            means[start:start + block] = counts[start:start + block].astype(np.float64) @ d / len(d)
     low, high = np.quantile(means, [0.025, 0.975])
     tail = min(np.count_nonzero(means <= 0), np.count_nonzero(means >= 0))
     p = min(1.0, 2 * (tail + 1) / (resamples + 1))
