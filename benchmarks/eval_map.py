@@ -9,7 +9,9 @@ a centre; an item is its value's centre plus noise), in float64 on both sides.
 The reference is the plain way, per query: score the candidates (one mat-vec), argsort them,
 then a Python loop over the ranking adding hits/k at each relevant rank. It is timed on a seeded
 subset of the queries (per type, in proportion) and scaled per query to the full set
-(``reference_extrapolated_from``); the APs of that subset are compared with ours.
+(``reference_extrapolated_from``); the APs of that subset are compared with ours. The
+evaluation's whole scoring of the split (``score_split``, from float32 embeddings) is also timed
+against the bare work on the same matrices: one similarity matmul per type and a full argsort.
 
     python benchmarks/eval_map.py                      # the real sizes, ~5 minutes on 2 cores
     python benchmarks/eval_map.py --scale 0.02 --dim 32 --reference-queries 20 --repeats 1   # toy
@@ -24,8 +26,10 @@ import tracemalloc
 
 import common  # noqa: F401  (puts the repo root first on sys.path)
 import numpy as np
+import pandas as pd
 import torch
 
+from agman.evaluation.retrieval import score_split
 from agman.metrics import _average_precisions_sorted, average_precisions
 
 # Per attribute type: (queries, values). Candidates are 4x the queries (the 1:4 split).
@@ -97,6 +101,28 @@ def run_dataset(name: str, types, args, device: torch.device) -> dict:
     def torch_stable_sort():  # the ranking as on a GPU (and on CPU before the key sort)
         return [_average_precisions_sorted(q @ c.T, cl[None, :] == ql[:, None]) for q, ql, c, cl in on_device]
 
+    # The evaluation's own scoring of a split (agman.evaluation.retrieval.score_split) from float32
+    # embeddings, as the cell stage has them, against the bare work: one similarity matmul per
+    # type and a full argsort of each row, on the same float32 matrices (and in float64).
+    rows = [(t, role, v) for t, (q, ql, c, cl) in enumerate(data) for role, labels in (("query", ql), ("candidate", cl))
+            for v in labels]
+    table = pd.DataFrame(rows, columns=["attribute_index", "role", "value"])
+    split_emb = torch.from_numpy(np.concatenate([x for q, _, c, _ in data for x in (q, c)])).float().to(device)
+    names = [f"type{t}" for t in range(len(data))]
+    as_float32 = [(q.float(), c.float()) for q, _, c, _ in on_device]
+
+    def score_split_float32():
+        return score_split(split_emb, table, names, chunk_size=args.chunk_size)
+
+    def bare_matmul_argsort(pairs):
+        return [torch.argsort(q @ c.T, dim=1, descending=True) for q, c in pairs]
+
+    score_split_float32()  # warm-up
+    split_s, _ = common.median_seconds(score_split_float32, args.repeats, sync)
+    bare32_s, _ = common.median_seconds(lambda: bare_matmul_argsort(as_float32), args.repeats, sync)
+    bare64_s, _ = common.median_seconds(lambda: bare_matmul_argsort([(q, c) for q, _, c, _ in on_device]),
+                                        args.repeats, sync)
+
     ours()  # warm-up: thread pools, allocator
     ours_s, ours_all = common.median_seconds(ours, args.repeats, sync)
     gemm_s, _ = common.median_seconds(similarity_only, args.repeats, sync)
@@ -166,6 +192,11 @@ def run_dataset(name: str, types, args, device: torch.device) -> dict:
         "max_abs_diff": float(np.abs(ours_sub - ref_sub).max()),
         "compared_queries": int(len(ref_sub)),
         "ours_memory": memory,
+        "score_split_seconds": split_s,
+        "bare_matmul_argsort_float32_seconds": bare32_s,
+        "bare_matmul_argsort_float64_seconds": bare64_s,
+        "score_split_vs_bare_float32": split_s / bare32_s,
+        "score_split_vs_bare_float64": split_s / bare64_s,
     }
 
 
