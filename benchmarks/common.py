@@ -46,6 +46,18 @@ def machine() -> dict:
     return info
 
 
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (0 when it does not exist); files vanishing meanwhile are skipped."""
+    total = 0
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except FileNotFoundError:
+                pass
+    return total
+
+
 def median_seconds(fn, repeats: int, sync=None) -> tuple[float, list[float]]:
     """Median wall time of ``repeats`` calls of ``fn`` (``sync`` is called before each clock read)."""
     times = []

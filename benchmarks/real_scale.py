@@ -31,6 +31,8 @@ import pstats
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -40,17 +42,6 @@ import yaml
 
 STAGES = ("download", "prepare", "cache", "triplets")
 SLOTS = ("fashionai", "deepfashion", "zappos")
-
-
-def folder_bytes(folder: Path) -> int:
-    total = 0
-    for dirpath, _, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except FileNotFoundError:
-                pass
-    return total
 
 
 def set_key(tree: dict, dotted: str, value) -> None:
@@ -82,7 +73,8 @@ def tree_pss(proc: psutil.Process) -> int:
     return total
 
 
-def run_stage(work: Path, args: list[str], profile_to: Path | None) -> dict:
+def run_stage(work: Path, args: list[str], profile_to: Path | None) -> tuple[dict, str]:
+    """Run ``python -m <args>`` in ``work``; its figures and its output (stdout and stderr)."""
     env = {**os.environ, "PYTHONPATH": str(common.ROOT), "AGMAN_NO_MLFLOW": "1", "DVC_NO_ANALYTICS": "1"}
     prefix = [sys.executable]
     if profile_to is not None:
@@ -92,7 +84,7 @@ def run_stage(work: Path, args: list[str], profile_to: Path | None) -> dict:
                             stderr=subprocess.STDOUT, text=True)
     watched, peak_pss = psutil.Process(proc.pid), 0
     output = []
-    reader = __import__("threading").Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)
+    reader = threading.Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)
     reader.start()
     while True:
         pid, status, usage = os.wait4(proc.pid, os.WNOHANG)  # not proc.poll(): it would reap the usage
@@ -111,14 +103,12 @@ def run_stage(work: Path, args: list[str], profile_to: Path | None) -> dict:
         raise SystemExit(f"{' '.join(args)} failed:\n{output[-3000:]}")
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
             "peak_tree_pss_mb": round(peak_pss / 2**20, 1),
-            "user_s": round(usage.ru_utime, 1), "system_s": round(usage.ru_stime, 1), "output": output}
+            "user_s": round(usage.ru_utime, 1), "system_s": round(usage.ru_stime, 1)}, output
 
 
 def cache_baseline(work: Path, slot: str, n: int) -> dict:
     """Images/s of the bare cache writer (what benchmarks/data_path.py times) on the slot's first
     ``n`` images, with the settings the stage ran under: the stage's rate is compared with it."""
-    import tempfile
-
     from agman.config import load_config
     from agman.config.matrix import slot_config
     from agman.data.cache import write_cache
@@ -161,16 +151,15 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     write_params(args.work, args.replicas, args.slots, args.overrides)
     report = {"machine": common.machine(), "overrides": args.overrides, "stages": {}}
-    report["stages"]["resolve"] = run_stage(args.work, ["stages.resolve"], None)
-    del report["stages"]["resolve"]["output"]
+    report["stages"]["resolve"], _ = run_stage(args.work, ["stages.resolve"], None)
     for slot in args.slots:
         for stage in args.stages:
-            before = folder_bytes(args.work / "data") + folder_bytes(args.replicas / slot)
+            watched = (args.work / "data", args.replicas / slot)
+            before = sum(map(common.folder_bytes, watched))
             profile = args.work / f"{stage}-{slot}.prof" if args.profile else None
-            result = run_stage(args.work, [f"stages.{stage}", slot], profile)
-            del result["output"]
+            result, _ = run_stage(args.work, [f"stages.{stage}", slot], profile)
             result["disk_written_mb"] = round(
-                (folder_bytes(args.work / "data") + folder_bytes(args.replicas / slot) - before) / 2**20, 1)
+                (sum(map(common.folder_bytes, watched)) - before) / 2**20, 1)
             if profile is not None:
                 result["top_own_time"] = top_functions(profile)
                 profile.unlink()
@@ -182,8 +171,7 @@ def main() -> None:
             report["stages"][f"{stage}@{slot}"] = result
             print(json.dumps({f"{stage}@{slot}": result}), flush=True)
     for cell in args.cells:
-        result = run_stage(args.work, ["stages.cell", cell], None)
-        output = result.pop("output")
+        result, output = run_stage(args.work, ["stages.cell", cell], None)
         (args.work / f"cell-{cell}.log").write_text(output)  # the whole log, progress bars included
         lines = output.replace("\r", "\n").splitlines()
         result["log"] = [line for line in lines if " INFO: " in line]

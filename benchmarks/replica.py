@@ -48,7 +48,7 @@ import common  # noqa: F401  (puts the repo root first on sys.path)
 import numpy as np
 from PIL import Image
 
-from agman.data.deepfashion import (ATTR_CLOTH_HEADER, ATTR_IMG_HEADER, DEEPFASHION_TYPES, PARTITION_HEADER)
+from agman.data.deepfashion import ATTR_CLOTH_HEADER, ATTR_IMG_HEADER, PARTITION_HEADER
 from agman.data.demo.zappos import sample_triplets
 from agman.data.fashionai import ARCHIVES as FASHIONAI_ARCHIVES, FASHIONAI
 from agman.data.zappos import CONDITION_NAMES, CONDITIONS, IMAGES_DIR, META_COLUMNS, META_FILE, SPLITS
@@ -300,10 +300,6 @@ def write_replica(dataset: str, out: str | Path, scale: float = 1.0, size: int =
     return target
 
 
-def _folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("datasets", nargs="*", choices=[*DATASETS, []], help="default: all three")
@@ -319,7 +315,7 @@ def main() -> None:
         start = time.perf_counter()
         folder = write_replica(dataset, args.out, args.scale, size, args.seed, args.photos)
         report["datasets"][dataset] = {"seconds": round(time.perf_counter() - start, 1),
-                                       "bytes": _folder_bytes(folder), "folder": str(folder)}
+                                       "bytes": common.folder_bytes(folder), "folder": str(folder)}
         print(json.dumps({dataset: report["datasets"][dataset]}), flush=True)
     print(json.dumps(report, indent=1))
 
