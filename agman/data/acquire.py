@@ -305,9 +305,12 @@ def _part_current(root: Path, spec: AcquireSpec, part: Part, recorded: dict, inf
 
 
 def _missing_message(spec: AcquireSpec, root: Path, missing: Sequence[str]) -> str:
+    """First line ``<first missing file>: data.root: <what>`` (what a stage prints folded into one
+    line), then every missing file with its place in the release and what to do."""
     manual = spec.manual
     where = root.resolve()
-    lines = [f"{manual.title} is not in place under {where} and cannot be downloaded automatically.",
+    lines = [f"{where / missing[0]}: data.root: {manual.title} is not in place under {where} "
+             f"({len(missing)} file{'s' if len(missing) > 1 else ''} missing) and cannot be downloaded automatically.",
              "Missing files:",
              *(f"  - {name} ({manual.origins[name]})" for name in missing),
              f"Get them from {manual.url} ({manual.access}).",

@@ -11,6 +11,7 @@ from agman.data.acquire import images_sha256
 from agman.data.errors import MissingDataError
 from agman.data.registry import dataset_spec, read_dataset
 from agman.pipeline import download
+from agman.pipeline.entry import stage_main
 
 
 def with_slot(slot: str, dataset: str, root: str = "", **data) -> Config:
@@ -27,6 +28,19 @@ def test_download_of_a_missing_manual_dataset_says_what_to_get_and_where(tmp_pat
     assert "list_attr_img.txt" in message and "img.zip" in message
     assert str(tmp_path / "data/raw/deepfashion") in message
     assert "dvc repro" in message and not (tmp_path / "data" / "deepfashion").exists()
+
+
+def test_the_stage_prints_a_missing_dataset_as_one_line_naming_the_file_and_key(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGMAN_DEBUG", raising=False)
+    monkeypatch.setattr("agman.pipeline.entry.load_config", Config)
+    with pytest.raises(SystemExit) as exit_info:
+        stage_main(download.run, "usage", ["fashionai"])
+    assert exit_info.value.code == 2
+    [line] = capsys.readouterr().err.splitlines()
+    first = tmp_path / "data/raw/fashionai/fashionAI_attributes_train1.zip"
+    assert line.startswith(f"error: {first}: data.root: FashionAI")
+    assert "(2 files missing)" in line and "fashionAI_attributes_train2.zip" in line and "dvc repro" in line
 
 
 def test_a_real_dataset_outside_its_raw_folder_is_named_in_a_warning(tmp_path, monkeypatch, caplog):
