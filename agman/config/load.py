@@ -167,7 +167,9 @@ def resolve(params: dict) -> tuple[Config, list[str]]:
             check_cells(merged)
         except ConfigError as err:  # across blocks: the profile's values with the base's
             raise ConfigError(f"profiles.{other}: {err}") from None
-    return from_dict(Config, merge(params, override), ""), overridden
+        if other == name:
+            active = merged
+    return active, overridden
 
 
 def variant_model(cfg: Config, variant: str) -> ModelConfig:
