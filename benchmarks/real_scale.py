@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import pstats
+import re
 import shutil
 import subprocess
 import sys
@@ -74,13 +75,14 @@ def tree_pss(proc: psutil.Process) -> int:
 
 
 def run_stage(work: Path, args: list[str], profile_to: Path | None) -> tuple[dict, str]:
-    """Run ``python -m <args>`` in ``work``; its figures and its output (stdout and stderr)."""
+    """Run ``python <args>`` in ``work`` (``["-m", "stages.cache", slot]``); its figures and its
+    output (stdout and stderr)."""
     env = {**os.environ, "PYTHONPATH": str(common.ROOT), "AGMAN_NO_MLFLOW": "1", "DVC_NO_ANALYTICS": "1"}
     prefix = [sys.executable]
     if profile_to is not None:
         prefix += ["-m", "cProfile", "-o", str(profile_to)]
     start = time.perf_counter()
-    proc = subprocess.Popen([*prefix, "-m", *args], cwd=work, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*prefix, *args], cwd=work, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     watched, peak_pss = psutil.Process(proc.pid), 0
     output = []
@@ -108,7 +110,15 @@ def run_stage(work: Path, args: list[str], profile_to: Path | None) -> tuple[dic
 
 def cache_baseline(work: Path, slot: str, n: int) -> dict:
     """Images/s of the bare cache writer (what benchmarks/data_path.py times) on the slot's first
-    ``n`` images, with the settings the stage ran under: the stage's rate is compared with it."""
+    ``n`` images, with the settings the stage ran under, in a process of its own watched as the
+    stage is (the memory sampling slows what it watches, so both pay it): the stage's rate is
+    compared with it."""
+    result, output = run_stage(work, [__file__, "bare-cache", slot, str(n)], None)
+    return {**json.loads(output.strip().splitlines()[-1]), "process_seconds": result["seconds"]}
+
+
+def bare_cache(work: Path, slot: str, n: int) -> dict:
+    """What :func:`cache_baseline` runs in its own process: ``write_cache`` alone, timed."""
     from agman.config import load_config
     from agman.config.matrix import slot_config
     from agman.data.cache import write_cache
@@ -123,6 +133,16 @@ def cache_baseline(work: Path, slot: str, n: int) -> dict:
         seconds = time.perf_counter() - start
     return {"images": min(n, len(paths)), "seconds": round(seconds, 2),
             "images_per_s": round(min(n, len(paths)) / seconds, 1), "stage_images": len(paths)}
+
+
+def cache_loop(output: str) -> tuple[float, float]:
+    """Seconds and images/s of the cache stage's own image loop, from its log line: without the
+    process start, the imports and the table reads and writes around it, which do not grow with
+    the images."""
+    loop = re.search(r"cached \d+ images .*; ([\d.]+) s, (\d+) images/s", output)
+    if loop is None:
+        raise SystemExit("cache stage: no 'cached N images ... s, N images/s' line in its output")
+    return float(loop[1]), float(loop[2])
 
 
 def top_functions(profile: Path, count: int = 8) -> list[str]:
@@ -151,13 +171,13 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     write_params(args.work, args.replicas, args.slots, args.overrides)
     report = {"machine": common.machine(), "overrides": args.overrides, "stages": {}}
-    report["stages"]["resolve"], _ = run_stage(args.work, ["stages.resolve"], None)
+    report["stages"]["resolve"], _ = run_stage(args.work, ["-m", "stages.resolve"], None)
     for slot in args.slots:
         for stage in args.stages:
             watched = (args.work / "data", args.replicas / slot)
             before = sum(map(common.folder_bytes, watched))
             profile = args.work / f"{stage}-{slot}.prof" if args.profile else None
-            result, _ = run_stage(args.work, [f"stages.{stage}", slot], profile)
+            result, output = run_stage(args.work, ["-m", f"stages.{stage}", slot], profile)
             result["disk_written_mb"] = round(
                 (sum(map(common.folder_bytes, watched)) - before) / 2**20, 1)
             if profile is not None:
@@ -168,10 +188,13 @@ def main() -> None:
                 result["images_per_s"] = round(result["baseline"]["stage_images"] / result["seconds"], 1)
                 result["stage_vs_bare_seconds_per_image"] = round(
                     result["baseline"]["images_per_s"] / result["images_per_s"], 3)
+                result["loop_seconds"], result["loop_images_per_s"] = cache_loop(output)
+                result["loop_vs_bare_seconds_per_image"] = round(
+                    result["baseline"]["images_per_s"] / result["loop_images_per_s"], 3)
             report["stages"][f"{stage}@{slot}"] = result
             print(json.dumps({f"{stage}@{slot}": result}), flush=True)
     for cell in args.cells:
-        result, output = run_stage(args.work, ["stages.cell", cell], None)
+        result, output = run_stage(args.work, ["-m", "stages.cell", cell], None)
         (args.work / f"cell-{cell}.log").write_text(output)  # the whole log, progress bars included
         lines = output.replace("\r", "\n").splitlines()
         result["log"] = [line for line in lines if " INFO: " in line]
@@ -181,4 +204,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["bare-cache"]:  # cache_baseline's own process
+        print(json.dumps(bare_cache(Path.cwd(), sys.argv[2], int(sys.argv[3]))))
+    else:
+        main()

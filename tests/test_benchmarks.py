@@ -2,6 +2,7 @@
 No timing is asserted (the machine is shared); what each script compares is checked for
 correctness."""
 
+import logging
 import math
 import sys
 from pathlib import Path
@@ -16,6 +17,8 @@ import flops  # noqa: E402
 import eval_map  # noqa: E402
 import gpu_train_step  # noqa: E402
 import portable_cost  # noqa: E402
+import real_scale  # noqa: E402
+import seed_spread  # noqa: E402
 import train_step  # noqa: E402
 
 
@@ -156,3 +159,30 @@ def test_cross_machine_reports_every_field_that_differs_from_a_reference():
 def test_cross_machine_names_a_reference_by_cpu_model_family_and_model():
     cpu = {"model_name": "Intel(R) Xeon(R) CPU @ 2.20GHz", "cpu_family": "6", "model": "85"}
     assert cross_machine.slug(cpu) == "intel-xeon-cpu-2-20ghz-family6-model85"
+
+
+def test_real_scale_reads_the_cache_loop_rate_from_the_cache_stage_log(demo_root, demo_table, tmp_path, caplog):
+    from agman.data.prepared import PreparedData, cache_prepared
+
+    table, names = demo_table
+    with caplog.at_level(logging.INFO, logger="agman.data.prepared"):
+        cache_prepared(PreparedData(table, names, "retrieval"), demo_root, tmp_path / "cache", 16, "jpeg")
+    seconds, rate = real_scale.cache_loop(caplog.text)
+    images = table["path"].nunique()
+    assert seconds > 0 and abs(rate * seconds - images) <= 0.05 * rate + 1  # seconds are logged to 0.1 s
+    with pytest.raises(SystemExit, match="no 'cached N images"):
+        real_scale.cache_loop("cached 10 images at 16 px as jpeg: 0.1 MB")
+
+
+def test_seed_spread_compares_agman_with_each_baseline_seed_by_seed():
+    methods = {"agman": [0.50, 0.40, 0.60], "csn": [0.45, 0.42, 0.50], "asenet_v2": [0.30, 0.30, 0.30],
+               "attnfashion": [0.20, 0.50, 0.10]}
+    [s] = seed_spread.summarise({"fashionai": methods}).values()
+    assert s["metric"] == "map" and s["best_baseline_by_mean"] == "csn"  # means 0.4567, 0.30, 0.2667
+    csn = s["agman_minus"]["csn"]
+    assert csn["per_seed"] == pytest.approx([0.05, -0.02, 0.10])
+    assert csn["mean"] == pytest.approx(0.13 / 3) and csn["seeds_agman_ahead"] == 2
+    assert csn["std"] == pytest.approx(math.sqrt(((0.05 - 0.13 / 3) ** 2 + (-0.02 - 0.13 / 3) ** 2
+                                                  + (0.10 - 0.13 / 3) ** 2) / 2))
+    assert s["methods"]["attnfashion"]["min"] == 0.10 and s["methods"]["attnfashion"]["max"] == 0.50
+    assert s["agman_first_in_seeds"] == 2  # seed 1: attnfashion 0.50 and csn 0.42 beat 0.40

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from io import BytesIO
@@ -93,6 +94,7 @@ class CacheReport:
     images: int  # images stored
     skipped: list[tuple[str, str]]  # (path, reason) of images that did not decode
     bytes: int  # size of the image data on disk
+    seconds: float  # wall time of decoding and writing the images (the rate benchmarks compare)
 
 
 def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: int, fmt: str = "jpeg",
@@ -121,8 +123,10 @@ def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: i
 def _fill_cache(tmp: Path, paths: list[str], root: str | Path, size: int, fmt: str, jpeg_quality: int, workers: int,
                 progress) -> CacheReport:
     """Write the cache of ``paths`` into the new folder ``tmp`` (see :func:`write_cache`)."""
+    start = time.perf_counter()
     tmp.mkdir()
-    jobs = [(str(Path(root) / p), size, fmt, jpeg_quality) for p in paths]
+    # os.path.join, not Path: building 180k Path objects cost about a second at FashionAI's size.
+    jobs = [(os.path.join(root, p), size, fmt, jpeg_quality) for p in paths]
     entries = _entries(jobs, workers)
     if progress is not None:
         entries = progress(entries, total=len(jobs))
@@ -161,7 +165,7 @@ def _fill_cache(tmp: Path, paths: list[str], root: str | Path, size: int, fmt: s
     (tmp / "cache.json").write_text(json.dumps({"format": fmt, "size": size, "images": len(kept),
                                                 "jpeg_quality": jpeg_quality, "sha256": digest.hexdigest()},
                                                indent=2) + "\n")
-    return CacheReport(len(kept), skipped, data_bytes)
+    return CacheReport(len(kept), skipped, data_bytes, time.perf_counter() - start)
 
 
 class ImageCache:

@@ -116,6 +116,7 @@ def cache_prepared(data: PreparedData, root: str | Path, folder: str | Path, siz
     kept.meta = {**data.meta, "cache": {"images": report.images, "skipped": len(report.skipped),
                                         "bytes": report.bytes, **dropped}}
     write_prepared(folder, kept, images=images)
-    log.info("cached %d images at %d px as %s: %.1f MB (%.1f KB per image); %d skipped",
-             report.images, size, fmt, report.bytes / 1e6, report.bytes / 1e3 / report.images, len(report.skipped))
+    log.info("cached %d images at %d px as %s: %.1f MB (%.1f KB per image); %d skipped; %.1f s, %.0f images/s",
+             report.images, size, fmt, report.bytes / 1e6, report.bytes / 1e3 / report.images, len(report.skipped),
+             report.seconds, len(paths) / report.seconds)
     return read_prepared(folder)
