@@ -81,3 +81,33 @@ def test_an_excluded_attribute_is_named_in_the_log_and_in_the_error(caplog):
     assert "attribute excluded from triplets: one_value: fewer than 2 values" in caplog.text
     with pytest.raises(ValueError, match="^no attribute can form triplets: one_value: fewer than 2 values"):
         sample_triplets(table[table["attribute_index"] == 0], ["one_value", "ok"], 4, seed=0, epoch=0)
+
+
+def _two_excluded_attributes_table(with_usable: bool) -> pd.DataFrame:
+    """``collar`` has one value in train (its second value, 7, is test-only), ``sleeve`` has three
+    values of one image each; ``length`` (optional) can form triplets."""
+    attrs, values = [0, 0, 0, 0, 1, 1, 1], [4, 4, 4, 7, 0, 1, 2]
+    split = ["train", "train", "train", "test", "train", "train", "train"]
+    if with_usable:
+        attrs, values, split = attrs + [2, 2, 2], values + [0, 0, 1], split + ["train"] * 3
+    return pd.DataFrame({"attribute_index": attrs, "value": values, "split": split})
+
+
+def test_each_excluded_attribute_is_logged_as_exactly_one_warning_line(caplog):
+    table = _two_excluded_attributes_table(with_usable=True)
+    with caplog.at_level("WARNING", logger="agman.data.triplets"):
+        triplets = sample_triplets(table, ["collar", "sleeve", "length"], 3, seed=0, epoch=0)
+    assert [r.getMessage() for r in caplog.records if r.name == "agman.data.triplets"] == [
+        "attribute excluded from triplets: collar: fewer than 2 values with training images (1)",
+        "attribute excluded from triplets: sleeve: no value has 2 training images, nothing can anchor",
+    ]
+    assert triplets[:, 3].tolist() == [2, 2, 2]
+
+
+def test_the_error_lists_every_excluded_attribute_separated_by_a_semicolon():
+    table = _two_excluded_attributes_table(with_usable=False)
+    with pytest.raises(ValueError) as excinfo:
+        sample_triplets(table, ["collar", "sleeve"], 3, seed=0, epoch=0)
+    assert str(excinfo.value) == ("no attribute can form triplets: "
+                                  "collar: fewer than 2 values with training images (1); "
+                                  "sleeve: no value has 2 training images, nothing can anchor")

@@ -50,3 +50,26 @@ def test_evaluate_scores_a_split_by_its_tasks_headline_with_the_configs_settings
         assert args[:3] == ("model", "V", "E") and cfg.loss.margin in args
         with pytest.raises(KeyError, match="no test triplets"):
             evaluation.evaluate("model", data, "test", cfg, "cpu")
+
+
+@pytest.mark.parametrize("task", ["retrieval", "triplets"])
+def test_evaluate_hands_the_task_its_splits_data_and_every_setting_in_place(task, monkeypatch):
+    calls = []
+
+    def fake(*args, **kwargs):
+        calls.append((args, kwargs))
+        return {"map": 0.25, "accuracy": 0.75}
+
+    monkeypatch.setattr(evaluation, "evaluate_retrieval", fake)
+    monkeypatch.setattr(evaluation, "evaluate_triplets", fake)
+    # Every setting differs from its default and from the others, so a dropped or swapped one shows.
+    cfg = ci_config(eval={"batch_size": 7, "chunk_size": 9}, data={"num_workers": 3},
+                    loss={"margin": 0.35}, train={"amp_dtype": "bfloat16"})
+    data = types.SimpleNamespace(task=task, table="T", cache="C", attributes=["heel", "toe"], entries="E",
+                                 triplets={"valid": "V", "test": "W"})
+    evaluation.evaluate("model", data, "test", cfg, "cpu")
+    if task == "retrieval":
+        assert calls == [(("model", "T", "C", "test", ["heel", "toe"], 7, 9, "cpu", 3), {"amp_dtype": "bfloat16"})]
+    else:
+        assert calls == [(("model", "W", "E", "C", ["heel", "toe"], 0.35, 7, "cpu", 3),
+                          {"desc": "embed test", "amp_dtype": "bfloat16"})]

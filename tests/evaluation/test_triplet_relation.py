@@ -1,4 +1,7 @@
-"""The triplet relation evaluation's per-triplet rows and its refusals."""
+"""The triplet relation evaluation's per-triplet rows, its numbers by hand, what it hands ``embed``, and its
+refusals."""
+
+import inspect
 
 import numpy as np
 import pytest
@@ -6,6 +9,7 @@ import torch
 from PIL import Image
 
 from agman.data.cache import ImageCache, write_cache
+from agman.evaluation import retrieval, triplet_relation
 from agman.evaluation.triplet_relation import evaluate_triplets
 from tests.data.test_cache import ColourModel
 
@@ -42,3 +46,80 @@ def test_no_triplets_and_an_unknown_condition_are_refused(colour_cache):
         run(colour_cache, np.zeros((0, 4), dtype=np.int64))
     with pytest.raises(ValueError, match="^1 triplets have a condition index outside 0-1$"):
         run(colour_cache, [[0, 1, 2, 0], [0, 1, 2, 5]])
+
+
+# Unit-length embeddings of cache entries 10-13 (table rows 0-3), the same under every condition:
+# the similarities below are exact dot products (0.6 * 0.8 + 0.8 * 0.6 = 0.96, etc.).
+VECTORS = {10: (1.0, 0.0), 11: (0.8, 0.6), 12: (0.6, 0.8), 13: (0.0, 1.0)}
+
+
+@pytest.fixture
+def embed_calls(monkeypatch) -> list[dict]:
+    """``embed`` replaced by a lookup in VECTORS that records its arguments, defaults filled in
+    from the real ``embed``'s signature."""
+    calls = []
+    signature = inspect.signature(retrieval.embed)
+
+    def fake_embed(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        call = dict(bound.arguments)
+        call["entries"], call["attributes"] = call["entries"].tolist(), call["attributes"].tolist()
+        calls.append(call)
+        return torch.tensor([VECTORS[e] for e in call["entries"]], dtype=torch.float32)
+
+    monkeypatch.setattr(triplet_relation, "embed", fake_embed)
+    return calls
+
+
+def run_by_hand(triplets, names=("toe", "heel"), margin=0.5, **settings):
+    return evaluate_triplets("model", np.array(triplets), np.arange(10, 14), "cache", list(names), margin=margin,
+                             batch_size=5, device=torch.device("cpu"), **settings)
+
+
+# (anchor, close, far, condition) in table rows; condition 1 first, so list order is not condition order.
+BY_HAND = [[3, 2, 0, 1], [0, 1, 2, 0], [1, 2, 3, 1], [0, 2, 1, 0]]
+
+
+def test_losses_and_accuracies_use_the_given_margin_not_the_default(embed_calls):
+    # margin 0.5; loss = max(0, 0.5 + s(a, far) - s(a, close)):
+    #   toe  [0, 1, 2]: s 0.8 vs 0.6, right, loss 0.3    [0, 2, 1]: s 0.6 vs 0.8, wrong, loss 0.7
+    #   heel [3, 2, 0]: s 0.8 vs 0.0, right, loss 0      [1, 2, 3]: s 0.96 vs 0.6, right, loss 0.14
+    # (at the default margin 0.2 the losses would be 0, 0.4, 0, 0).
+    out = run_by_hand(BY_HAND)
+    items = out["per_item"]
+    assert list(items["correct"]) == [1, 0, 1, 1]
+    assert list(items["loss"]) == pytest.approx([0.3, 0.7, 0.0, 0.14])
+    assert out["per_condition"] == {"toe": {"accuracy": 0.5, "loss": pytest.approx(0.5), "n_triplets": 2},
+                                    "heel": {"accuracy": 1.0, "loss": pytest.approx(0.07), "n_triplets": 2}}
+    assert out["accuracy"] == 0.75 and out["loss"] == pytest.approx(0.285) and out["n_triplets"] == 4
+
+
+def test_per_item_csv_writes_each_outcome_as_0_or_1_not_as_a_float(embed_calls):
+    items = run_by_hand(BY_HAND)["per_item"]
+    assert items[["condition", "correct"]].to_csv(index=False) == "condition,correct\ntoe,1\ntoe,0\nheel,1\nheel,1\n"
+
+
+def test_each_condition_embeds_its_images_once_with_the_callers_loader_settings(embed_calls):
+    run_by_hand(BY_HAND, num_workers=3, desc="embed test", amp_dtype="bfloat16")
+    settings = {"model": "model", "cache": "cache", "batch_size": 5, "device": torch.device("cpu"),
+                "num_workers": 3, "amp_dtype": "bfloat16"}
+    assert embed_calls == [  # toe's triplets use rows 0-2, heel's all four
+        {**settings, "entries": [10, 11, 12], "attributes": [0, 0, 0], "desc": "embed test toe"},
+        {**settings, "entries": [10, 11, 12, 13], "attributes": [1, 1, 1, 1], "desc": "embed test heel"}]
+
+
+def test_without_loader_settings_it_embeds_in_process_in_full_precision_labelled_by_condition(embed_calls):
+    run_by_hand(BY_HAND[1:2])  # toe alone
+    (call,) = embed_calls
+    assert (call["num_workers"], call["desc"], call["amp_dtype"]) == (0, "embed toe", "none")
+
+
+def test_a_condition_without_triplets_is_skipped_and_the_later_ones_still_count(embed_calls):
+    # heel (condition 1) has none; width (condition 2) has [3, 2, 0] (right, loss 0) and [0, 2, 1] (wrong, 0.7).
+    out = run_by_hand([[3, 2, 0, 2], [0, 1, 2, 0], [0, 2, 1, 2]], names=("toe", "heel", "width"))
+    assert [call["desc"] for call in embed_calls] == ["embed toe", "embed width"]
+    assert list(out["per_condition"]) == ["toe", "width"]
+    assert out["per_condition"]["width"] == {"accuracy": 0.5, "loss": pytest.approx(0.35), "n_triplets": 2}
+    assert out["accuracy"] == pytest.approx(2 / 3) and out["loss"] == pytest.approx(1.0 / 3)
+    assert out["n_triplets"] == 3 and list(out["per_item"]["condition"]) == ["toe", "width", "width"]
