@@ -74,6 +74,13 @@ def test_no_hard_coded_spatial_size(size):
     assert out.embedding.shape == (2, 32) and out.logits.shape == (2, N_ATTR)
 
 
+def test_the_classification_logits_are_computed_only_when_asked_for():
+    model = build_model(tiny(), N_ATTR).eval()  # cls_loss on: the branch exists
+    images, attr = torch.randn(2, 3, 32, 32), torch.tensor([0, 3])
+    assert model(images, attr).logits is None  # evaluation and retrieval never pay for the branch
+    assert model(images, attr, with_logits=True).logits.shape == (2, N_ATTR)
+
+
 def test_asa_attention_is_a_distribution_over_positions():
     model = build_model(tiny(), N_ATTR).eval()
     out = model(torch.randn(2, 3, 64, 64), torch.tensor([0, 3]))

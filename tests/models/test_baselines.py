@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from agman.config import AGAConfig, ModelConfig
 from agman.losses import attribute_classification_loss, triplet_ranking_loss
 from agman.models import available_models, build_model
+from agman.models import backbone as backbone_module
 from agman.models.aca import AttributeGuidedChannelAttention
 from agman.models.asa import AttributeGuidedSpatialAttention
 from agman.models.backbone import HierarchicalFeature
@@ -66,6 +67,16 @@ def test_triplet_loss_and_penalty_reach_every_parameter(name):
     assert not missing, f"no gradient reaches: {missing}"
 
 
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_every_model_starts_from_the_imagenet_weights_when_pretrained(name, monkeypatch):
+    reference = backbone_module.models.resnet18(weights=None)
+    state = {k: torch.full_like(v, 0.5) if v.is_floating_point() else v for k, v in reference.state_dict().items()}
+    monkeypatch.setattr(backbone_module._WEIGHTS["resnet18"].__class__, "get_state_dict", lambda self, *a, **k: state)
+    stem = build(name, pretrained=True).backbone.to_f2[0]  # the ResNet's conv1
+    assert torch.all(stem.weight == 0.5)
+    assert not torch.all(build(name).backbone.to_f2[0].weight == 0.5)  # pretrained: false keeps its random init
+
+
 @pytest.mark.parametrize("name", BASELINES)
 def test_baselines_have_no_classifier_and_ignore_method_switches(name):
     model = build(name)
@@ -110,6 +121,23 @@ def test_csn_embedding_is_the_general_embedding_times_the_relu_mask():
     expected = F.normalize(general * torch.relu(model.masks.weight[attr]), dim=1)
     torch.testing.assert_close(out.embedding, expected)
     assert (model.masks.weight < 0).any(), "N(0.9, 0.7) should leave some dimensions masked out"
+
+
+def test_csn_penalty_is_the_weighted_rms_embedding_norm_plus_the_mean_l1_of_the_masks():
+    model = build("csn").eval()
+    images, attr = torch.randn(3, 3, 32, 32), torch.tensor([0, 2, 3])  # a batch of 3: means differ from sums
+    out = model(images, attr)
+    general, _ = model.general_embedding(images)  # (3, D)
+    mask = torch.relu(model.masks.weight[attr])  # (3, D)
+    # CSN's public defaults: 5e-3 x ||e|| (root mean square over the batch), 5e-4 x ||m||_1 (mean over the batch)
+    expected = 5e-3 * general.pow(2).sum(dim=1).mean().sqrt() + 5e-4 * mask.sum(dim=1).mean()
+    torch.testing.assert_close(out.penalty, expected)
+
+
+def test_csn_masks_start_from_a_normal_of_mean_0_9_and_std_0_7():
+    masks = build("csn", embed_dim=512).masks.weight.detach()  # 4 x 512 draws
+    assert abs(masks.mean().item() - 0.9) < 4 * 0.7 / masks.numel() ** 0.5  # within 4 standard errors
+    assert abs(masks.std().item() - 0.7) < 0.05
 
 
 def test_csn_has_no_spatial_attention():

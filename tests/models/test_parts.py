@@ -10,8 +10,10 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from agman.config import AGAConfig, ModelConfig
 from agman.models import registry
+from agman.models.asa import UniformSpatialWeights
 from agman.models.backbone import (HierarchicalFeature, MultiLevelBackbone, SingleLevelFeature, _out_channels,
                                    load_resnet)
+from agman.models.ca import ChannelAttention
 from agman.models.classification import ClassificationBranch
 from agman.models.sa import SpatialAttention
 
@@ -79,6 +81,28 @@ def test_spatial_attention_weights_each_position_by_the_sigmoid_of_its_channel_m
     f = torch.tensor([[[[1.0, 3.0]], [[5.0, -1.0]]]])  # (1, 2, 1, 2): mean [3, 1], max [5, 3]
     z = torch.tensor([0.5 * 3 - 0.25 * 5, 0.5 * 1 - 0.25 * 3])  # [0.25, -0.25]
     torch.testing.assert_close(sa(f), f * torch.sigmoid(z).view(1, 1, 1, 2))
+
+
+def test_asa_switched_off_weighs_each_of_the_h_times_w_positions_one_eighth():
+    f = torch.arange(2 * 3 * 2 * 4, dtype=torch.float64).reshape(2, 3, 2, 4)  # h*w = 8, h+w = 6
+    weighted, attention = UniformSpatialWeights()(f, torch.tensor([0, 1]))
+    assert attention.shape == (2, 1, 2, 4) and attention.dtype == torch.float64
+    assert torch.equal(attention, torch.full((2, 1, 2, 4), 0.125, dtype=torch.float64))
+    torch.testing.assert_close(weighted, f / 8, rtol=0, atol=0)
+    torch.testing.assert_close(weighted.sum(dim=(2, 3)), f.mean(dim=(2, 3)))  # sum-pooling becomes the mean
+
+
+def test_channel_attention_gates_each_channel_by_the_sigmoid_of_its_bottleneck_mlp():
+    ca = ChannelAttention(2, reduction=2)  # one hidden unit
+    with torch.no_grad():
+        ca.down.weight.copy_(torch.tensor([[1.0, -1.0]]))
+        ca.down.bias.fill_(0.0)
+        ca.up.weight.copy_(torch.tensor([[2.0], [-1.0]]))
+        ca.up.bias.copy_(torch.tensor([0.0, 0.5]))
+    f = torch.tensor([[3.0, 1.0], [1.0, 3.0]])
+    # row 0: hidden relu(3 - 1) = 2, gate sigmoid([4, -1.5]); row 1: hidden relu(-2) = 0, gate sigmoid([0, 0.5])
+    gate = torch.sigmoid(torch.tensor([[4.0, -1.5], [0.0, 0.5]]))
+    torch.testing.assert_close(ca(f), f * gate)
 
 
 @pytest.mark.parametrize("kernel", [3, 5, 7])
