@@ -10,7 +10,9 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
 from agman.config import AGAConfig, ModelConfig
 from agman.models import registry
+from agman.models.aca import AttributeGuidedChannelAttention
 from agman.models.asa import UniformSpatialWeights
+from agman.models.attribute_embedding import AttributeEmbedding
 from agman.models.backbone import (HierarchicalFeature, MultiLevelBackbone, SingleLevelFeature, _out_channels,
                                    load_resnet)
 from agman.models.ca import ChannelAttention
@@ -90,6 +92,32 @@ def test_asa_switched_off_weighs_each_of_the_h_times_w_positions_one_eighth():
     assert torch.equal(attention, torch.full((2, 1, 2, 4), 0.125, dtype=torch.float64))
     torch.testing.assert_close(weighted, f / 8, rtol=0, atol=0)
     torch.testing.assert_close(weighted.sum(dim=(2, 3)), f.mean(dim=(2, 3)))  # sum-pooling becomes the mean
+
+
+def test_the_attribute_embedding_is_the_swish_of_a_linear_map_of_its_row():
+    emb = AttributeEmbedding(2, 2)
+    with torch.no_grad():
+        emb.embed.weight.copy_(torch.tensor([[1.0, 2.0], [-1.0, 0.5]]))
+        emb.fc.weight.copy_(torch.tensor([[1.0, 0.0], [1.0, -1.0]]))
+        emb.fc.bias.copy_(torch.tensor([0.0, 0.5]))
+    z = torch.tensor([[-1.0, -1.0], [1.0, -0.5]])  # rows 1 then 0 through fc: [-1, -1.5 + 0.5], [1, -1 + 0.5]
+    torch.testing.assert_close(emb(torch.tensor([1, 0])), z * torch.sigmoid(z))  # Eq. 2 and 5: z * sigmoid(z)
+
+
+def test_aca_gates_the_pooled_feature_by_its_mlp_of_attribute_and_feature_times_w2():
+    aca = AttributeGuidedChannelAttention(2, n_attributes=1)
+    with torch.no_grad():
+        for layer in (aca.attribute.embed, aca.attribute.fc, aca.fc1, aca.fc2):
+            layer.weight.zero_()
+        for layer in (aca.attribute.fc, aca.fc1):
+            layer.bias.zero_()
+        aca.fc1.weight.copy_(torch.tensor([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]))  # reads f, not q(a) = 0
+        aca.fc2.weight.copy_(torch.eye(2))
+        aca.fc2.bias.copy_(torch.tensor([-1.0, 0.0]))
+        aca.w2.copy_(torch.tensor([2.0, 3.0]))
+    f = torch.tensor([[2.0, 1.0]])
+    gate = torch.sigmoid(torch.tensor([[2.0 - 1.0, 1.0]]))  # fc2(relu(fc1([q, f]))) = f + [-1, 0]
+    torch.testing.assert_close(aca(f, torch.tensor([0])), f * torch.tensor([2.0, 3.0]) * gate)  # Eq. 6b
 
 
 def test_channel_attention_gates_each_channel_by_the_sigmoid_of_its_bottleneck_mlp():
