@@ -11,7 +11,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from agman.config import AGAConfig, ModelConfig
 from agman.models import registry
 from agman.models.aca import AttributeGuidedChannelAttention
-from agman.models.asa import UniformSpatialWeights
+from agman.models.asa import AttributeGuidedSpatialAttention, UniformSpatialWeights
 from agman.models.attribute_embedding import AttributeEmbedding
 from agman.models.backbone import (HierarchicalFeature, MultiLevelBackbone, SingleLevelFeature, _out_channels,
                                    load_resnet)
@@ -83,6 +83,21 @@ def test_spatial_attention_weights_each_position_by_the_sigmoid_of_its_channel_m
     f = torch.tensor([[[[1.0, 3.0]], [[5.0, -1.0]]]])  # (1, 2, 1, 2): mean [3, 1], max [5, 3]
     z = torch.tensor([0.5 * 3 - 0.25 * 5, 0.5 * 1 - 0.25 * 3])  # [0.25, -0.25]
     torch.testing.assert_close(sa(f), f * torch.sigmoid(z).view(1, 1, 1, 2))
+
+
+def test_asa_softmaxes_tanh_key_dot_query_over_sqrt_c_and_weights_the_feature_by_w1():
+    torch.manual_seed(0)
+    asa = AttributeGuidedSpatialAttention(4, n_attributes=2)  # c' = 4: the scale is 1/2
+    with torch.no_grad():
+        asa.w1.copy_(torch.tensor([1.0, 2.0, 3.0, 4.0]))
+    f = torch.tensor([[[[1.0, -1.0]], [[0.5, 2.0]], [[0.0, 1.0]], [[-2.0, 0.3]]]])  # (1, 4, 1, 2)
+    attr = torch.tensor([1])
+    q = asa.attribute(attr)[0]  # (4,) p(a), which has a test of its own
+    logits = torch.stack([torch.tanh(f[0, :, 0, j]) @ q for j in range(2)]) / 2  # Eq. 2: / sqrt(4)
+    attention = torch.softmax(logits, dim=0).view(1, 1, 1, 2)
+    weighted, got = asa(f, attr)
+    torch.testing.assert_close(got, attention)
+    torch.testing.assert_close(weighted, f * torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 4, 1, 1) * attention)
 
 
 def test_asa_switched_off_weighs_each_of_the_h_times_w_positions_one_eighth():
