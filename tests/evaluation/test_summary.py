@@ -27,16 +27,22 @@ def test_flat_metrics_names_every_scalar_and_skips_counts_and_rows():
         "val_accuracy_heel": 0.9, "val_loss_heel": 0.1}
 
 
-@pytest.mark.parametrize("task, headline", [("retrieval", "map"), ("triplets", "accuracy")])
-def test_evaluate_scores_a_split_by_its_tasks_headline_with_the_configs_settings(task, headline, monkeypatch):
-    calls = []
+@pytest.fixture
+def calls(monkeypatch) -> list:
+    """Both tasks' evaluations replaced by a stub that records its arguments (MAP 0.25, accuracy 0.75)."""
+    recorded = []
 
     def fake(*args, **kwargs):
-        calls.append((args, kwargs))
+        recorded.append((args, kwargs))
         return {"map": 0.25, "accuracy": 0.75}
 
     monkeypatch.setattr(evaluation, "evaluate_retrieval", fake)
     monkeypatch.setattr(evaluation, "evaluate_triplets", fake)
+    return recorded
+
+
+@pytest.mark.parametrize("task, headline", [("retrieval", "map"), ("triplets", "accuracy")])
+def test_evaluate_scores_a_split_by_its_tasks_headline_with_the_configs_settings(task, headline, calls):
     cfg = ci_config(eval={"batch_size": 7, "chunk_size": 9}, train={"amp_dtype": "none"})
     data = types.SimpleNamespace(task=task, table="T", cache="C", attributes=["a"], entries="E",
                                  triplets={"valid": "V"})
@@ -53,15 +59,7 @@ def test_evaluate_scores_a_split_by_its_tasks_headline_with_the_configs_settings
 
 
 @pytest.mark.parametrize("task", ["retrieval", "triplets"])
-def test_evaluate_hands_the_task_its_splits_data_and_every_setting_in_place(task, monkeypatch):
-    calls = []
-
-    def fake(*args, **kwargs):
-        calls.append((args, kwargs))
-        return {"map": 0.25, "accuracy": 0.75}
-
-    monkeypatch.setattr(evaluation, "evaluate_retrieval", fake)
-    monkeypatch.setattr(evaluation, "evaluate_triplets", fake)
+def test_evaluate_hands_the_task_its_splits_data_and_every_setting_in_place(task, calls):
     # Every setting differs from its default and from the others, so a dropped or swapped one shows.
     cfg = ci_config(eval={"batch_size": 7, "chunk_size": 9}, data={"num_workers": 3},
                     loss={"margin": 0.35}, train={"amp_dtype": "bfloat16"})
