@@ -28,9 +28,10 @@ import common
 import yaml
 from real_scale import run_stage
 
-SLOTS = ("fashionai", "deepfashion", "zappos")
-METHODS = ("agman", "csn", "asenet_v2", "attnfashion")  # the rows of Tables 2-4
-HEADLINE = {"fashionai": "map", "deepfashion": "map", "zappos": "accuracy"}
+from agman.experiments import BASELINES, SLOTS  # noqa: E402 (common puts the repository first on sys.path)
+
+METHODS = ("agman", *BASELINES)  # the rows of Tables 2-4
+HEADLINE = {slot: spec.task.headline for slot, spec in SLOTS.items()}
 
 
 def write_params(work: Path, seeds: list[int], profile: str) -> None:
@@ -92,7 +93,7 @@ def main() -> None:
         slot, _, names = item.partition("=")
         methods[slot] = names.split(",")
         if slot not in SLOTS or "agman" not in methods[slot] or not set(methods[slot]) <= set(METHODS):
-            raise SystemExit(f"--methods {item}: expected <slot>=agman,<baseline>... with a slot of {SLOTS} "
+            raise SystemExit(f"--methods {item}: expected <slot>=agman,<baseline>... with a slot of {tuple(SLOTS)} "
                              f"and methods of {METHODS}")
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
