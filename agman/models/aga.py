@@ -39,7 +39,10 @@ class AttributeGuidedAttention(nn.Module):
         self.ca = ChannelAttention(dim, cfg.ca_reduction) if cfg.ca else nn.Identity()
 
     def forward(self, feature: torch.Tensor, attr: torch.Tensor) -> AGAOutput:
-        f = self.reduce(feature)  # (B, c', h, w)
+        return self.attend(self.reduce(feature), attr)  # reduce: (B, C_in, h, w) -> (B, c', h, w)
+
+    def attend(self, f: torch.Tensor, attr: torch.Tensor) -> AGAOutput:
+        """Everything after the 1x1 conv: the part that depends on the attribute."""
         f_s, attention = self.asa(f, attr)  # (B, c', h, w), (B, 1, h, w)
         f_s = self.sa(f_s)  # (B, c', h, w)
         pooled = f_s.sum(dim=(2, 3))  # (B, c')

@@ -45,3 +45,12 @@ class AGMAN(nn.Module):
         out = self.aga(attention_input, attr)
         logits = self.classifier(branch_input) if with_logits and self.classifier is not None else None
         return ModelOutput(out.embedding, logits, out.attention, penalty=None)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """The attribute-independent part of the forward: AGA's reduced input (B, c', h, w)."""
+        attention_input, _ = self.levels(*self.backbone(images))  # (B, C_in, h, w)
+        return self.aga.reduce(attention_input)  # (B, c', h, w)
+
+    def condition(self, features: torch.Tensor, attr: torch.Tensor) -> torch.Tensor:
+        """The embedding (B, c') of ``encode``'s features under attribute types ``attr``."""
+        return self.aga.attend(features, attr).embedding

@@ -46,8 +46,18 @@ class ASENetV2(nn.Module):
         self.aca = AttributeGuidedChannelAttention(cfg.embed_dim, n_attributes)
 
     def forward(self, images: torch.Tensor, attr: torch.Tensor, with_logits: bool = False) -> ModelOutput:
+        return self._attend(self.encode(images), attr)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """The attribute-independent part of the forward: the reduced F3 (B, c', h, w)."""
         _, f3 = self.backbone(images)  # (B, C3, h, w)
-        f = self.reduce(f3)  # (B, c', h, w)
+        return self.reduce(f3)  # (B, c', h, w)
+
+    def condition(self, features: torch.Tensor, attr: torch.Tensor) -> torch.Tensor:
+        """The embedding (B, c') of ``encode``'s features under attribute types ``attr``."""
+        return self._attend(features, attr).embedding
+
+    def _attend(self, f: torch.Tensor, attr: torch.Tensor) -> ModelOutput:
         f_s, attention = self.asa(f, attr)  # (B, c', h, w), (B, 1, h, w)
         f_c = self.aca(f_s.sum(dim=(2, 3)), attr)  # (B, c') sum-pooled, then channel-gated
         return ModelOutput(F.normalize(f_c.float(), dim=1), None, attention)

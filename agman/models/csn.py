@@ -60,10 +60,21 @@ class CSN(nn.Module):
     def forward(self, images: torch.Tensor, attr: torch.Tensor, with_logits: bool = False) -> ModelOutput:
         e, f3 = self.general_embedding(images)  # (B, D), (B, C3, h, w)
         e = e.float()  # norms and normalisation in float32 under autocast
-        mask = torch.relu(self.masks(attr)).float()  # (B, D) m_a
+        mask = self._mask(attr)  # (B, D) m_a
         penalty = (EMBED_NORM_WEIGHT * e.pow(2).sum(dim=1).mean().sqrt()
                    + MASK_NORM_WEIGHT * mask.sum(dim=1).mean())  # () the masks are >= 0, so the sum is L1
         b, _, h, w = f3.shape
         # GAP is pooling under this uniform map, so the figure shows what CSN does.
         attention = f3.new_full((b, 1, h, w), 1.0 / (h * w))  # (B, 1, h, w)
         return ModelOutput(F.normalize(e * mask, dim=1), None, attention, penalty)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """The attribute-independent part of the forward: e(I) (B, D) in float32."""
+        return self.general_embedding(images)[0].float()
+
+    def condition(self, features: torch.Tensor, attr: torch.Tensor) -> torch.Tensor:
+        """The embedding (B, D) of ``encode``'s features under attribute types ``attr``."""
+        return F.normalize(features * self._mask(attr), dim=1)
+
+    def _mask(self, attr: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.masks(attr)).float()  # (B, D) m_a

@@ -194,3 +194,20 @@ def test_attnfashion_channel_branch_does_not_depend_on_the_spatial_branch():
     torch.testing.assert_close(captured[1], captured[0])  # channel branch: unchanged
     assert not torch.allclose(after.attention, before.attention)
     assert not torch.allclose(after.embedding, before.embedding)  # the fused embedding sees the change
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_encode_then_condition_is_the_forwards_embedding(name):
+    """The evaluation runs the attribute-independent part once per image and conditions it per
+    attribute: the embedding must be the forward's, for every attribute."""
+    model = build(name).eval()
+    images = torch.randn(3, 3, 48, 40)
+    with torch.no_grad():
+        features = model.encode(images)
+        for a in range(N_ATTR):
+            attr = torch.full((3,), a)
+            torch.testing.assert_close(model.condition(features, attr), model(images, attr).embedding,
+                                       rtol=1e-5, atol=1e-6)
+        shared = model.condition(features[[0, 0, 2]], torch.tensor([1, 3, 0]))  # one image under two attributes
+        rows = torch.cat([model(images[[i]], torch.tensor([a])).embedding for i, a in ((0, 1), (0, 3), (2, 0))])
+        torch.testing.assert_close(shared, rows, rtol=1e-5, atol=1e-6)
