@@ -17,11 +17,12 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def autocast_context(device: torch.device, amp_dtype: str):
-    """bf16/fp16 autocast on CUDA; full precision on CPU, where autocast would only slow things."""
+def autocast_context(device: torch.device, amp_dtype: str, cache_enabled: bool = True):
+    """bf16 autocast on CUDA; full precision on CPU, where autocast would only slow things.
+    ``cache_enabled=False`` for a region captured as a CUDA graph."""
     if device.type != "cuda" or amp_dtype == "none":
         return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=getattr(torch, amp_dtype))
+    return torch.autocast("cuda", dtype=getattr(torch, amp_dtype), cache_enabled=cache_enabled)
 
 
 def resolve_memory_format(name: str, device: torch.device) -> torch.memory_format:

@@ -13,7 +13,7 @@ import torch
 
 from agman.config import ModelConfig, from_dict
 from agman.data.images import normalise
-from agman.device import autocast_context, pick_device
+from agman.device import autocast_context, pick_device, resolve_memory_format
 from agman.models import build_model
 from agman.training.checkpoint import BEST_CHECKPOINT, load_checkpoint
 
@@ -98,5 +98,6 @@ def load_trained(path: str | Path, device: str = "auto") -> TrainedModel:
     torch_device = pick_device(device)
     model = build_model(model_cfg, len(ckpt["attributes"]))
     model.load_state_dict(ckpt["model"])
-    return TrainedModel(model.to(torch_device).eval(), checkpoint, ckpt["config"], list(ckpt["attributes"]),
+    memory_format = resolve_memory_format(ckpt["config"]["train"]["memory_format"], torch_device)
+    return TrainedModel(model.to(torch_device, memory_format=memory_format).eval(), checkpoint, ckpt["config"], list(ckpt["attributes"]),
                         torch_device, ckpt.get("epoch", 0), ckpt.get("val", {}))

@@ -38,6 +38,12 @@ def average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_siz
     time, so memory stays O(chunk_size * N). Runs on the device the embeddings are on: on a GPU
     the similarities, the sort and the APs stay there and only the (Q,) APs are copied back.
     """
+    return average_precisions_on_device(query_emb, query_labels, cand_emb, cand_labels, chunk_size).cpu().numpy()
+
+
+def average_precisions_on_device(query_emb, query_labels, cand_emb, cand_labels, chunk_size: int = 1024) -> torch.Tensor:
+    """``average_precisions`` as a (Q,) float64 tensor on the embeddings' device: on a GPU nothing
+    waits for the device, so a caller scoring several sets copies the APs back once."""
     with torch.no_grad():  # a decorator would hide the body from mutation testing
         q = _as_tensor(query_emb)
         if q.dtype in (torch.float16, torch.bfloat16):  # scored in float32: 8-11 bits would tie most pairs
@@ -49,10 +55,8 @@ def average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_siz
             raise ValueError(f"embeddings must be (Q, D) and (N, D), got {tuple(q.shape)} and {tuple(c.shape)}")
         if len(ql) != len(q) or len(cl) != len(c):
             raise ValueError("one label per embedding is required")
-        if len(q) == 0:
-            return np.zeros(0)
-        if len(c) == 0:
-            return np.zeros(len(q))
+        if len(q) == 0 or len(c) == 0:
+            return torch.zeros(len(q), dtype=torch.float64, device=q.device)
         out = []
         for start in range(0, q.shape[0], chunk_size):
             with torch.autocast(q.device.type, enabled=False):  # exact in the embeddings' dtype
@@ -62,7 +66,7 @@ def average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_siz
                 out.append(torch.from_numpy(_average_precisions_cpu(sim, rel)))
             else:
                 out.append(_average_precisions_sorted(sim, rel))
-        return torch.cat(out).cpu().numpy()
+        return torch.cat(out)
 
 
 def _average_precisions_sorted(sim: torch.Tensor, rel: torch.Tensor) -> torch.Tensor:

@@ -181,11 +181,14 @@ def variant_model(cfg: Config, variant: str) -> ModelConfig:
 
 def check_cells(cfg: Config) -> None:
     """The checks across blocks and of the matrix of cells, on a profile's merged config."""
-    if cfg.train.amp_dtype == "float16":
-        # fp16 gradients underflow without a GradScaler, which the loop does not run: refuse it
-        # rather than train a different experiment silently.
-        raise ConfigError("train.amp_dtype: float16 needs loss scaling, which the training loop does not do; "
-                          "use bfloat16 (the paper profile's) or none (full precision)")
+    if cfg.train.compile and cfg.train.cuda_graphs:
+        raise ConfigError("train.compile: torch.compile and train.cuda_graphs both take over the training step; "
+                          "set one of them to false")
+    if cfg.train.check_every < 1:
+        raise ConfigError(f"train.check_every: {cfg.train.check_every} must be at least 1")
+    if cfg.data.feed == "device" and cfg.data.cache.format != "array":
+        raise ConfigError("data.feed: device holds the cached pixels in GPU memory as they are, which needs "
+                          "data.cache.format: array (a JPEG cache would need decoding)")
     if cfg.train.nproc < 1 or cfg.train.batch_size % cfg.train.nproc:
         raise ConfigError(f"train.nproc: {cfg.train.nproc} processes cannot split train.batch_size "
                           f"{cfg.train.batch_size} evenly (the global batch); use a divisor of it")

@@ -43,8 +43,9 @@ class DemoConfig:
 
 @dataclass(frozen=True)
 class CacheConfig:
-    format: Literal["jpeg", "array"] = "jpeg"  # resized crops as small JPEGs, or raw uint8 arrays (no decode,
-    # 150 KB per image at 224 px: 27 GB for FashionAI)
+    format: Literal["jpeg", "array"] = "array"  # raw uint8 arrays (no decoding: 150 KB per image at 224 px,
+    # 27 GB for FashionAI, 43 GB for DeepFashion) or the crops as small JPEGs (~10x smaller, ~1,000
+    # images/s per core to decode; BENCHMARKS.md "GPU")
     jpeg_quality: int = 90  # quality of the re-encoded crops (format jpeg)
 
 
@@ -66,6 +67,10 @@ class DataConfig:
     root: str = ""  # the slot's root (its default filled in by agman.config.matrix.slot_config)
     image_size: int = 224  # Resize(shorter side) + CenterCrop side (paper: 224)
     num_workers: int = 4  # DataLoader and image-cache worker processes (0 = in the main process)
+    # how cached pixels reach the training device (agman.data.feed): host = DataLoader workers read
+    # each batch into pinned memory; device = the whole array cache held in GPU memory (27 GB for
+    # FashionAI at 224 px; needs cache.format array). The pixels are the same either way
+    feed: Literal["host", "device"] = "host"
     split: SplitConfig = field(default_factory=SplitConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     demo: DemoConfig = field(default_factory=DemoConfig)
@@ -125,10 +130,15 @@ class TrainConfig:
     seed: int = 0  # this run's torch/numpy/python seed: set for each cell from `seeds`, not in params.yaml
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto = CUDA when present
     # autocast dtype of the model's forward on CUDA (ignored on CPU; the scoring is always exact);
-    # none = full precision. float16 is refused: it needs a GradScaler, which the loop does not run
-    amp_dtype: Literal["bfloat16", "float16", "none"] = "bfloat16"
+    # none = full precision. No float16: it needs a GradScaler, which the loop does not run
+    amp_dtype: Literal["bfloat16", "none"] = "bfloat16"
     memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"  # auto: channels_last on CUDA only
-    compile: bool = False  # torch.compile the model (CUDA only; slow to start)
+    compile: bool = False  # torch.compile the model (CUDA only; slow to start; not with cuda_graphs)
+    # replay each full batch's training step from a CUDA graph (agman.training.step; CUDA only,
+    # one process): the same computation without launching its kernels one by one from Python
+    cuda_graphs: bool = True
+    cudnn_benchmark: bool = True  # let cuDNN time its algorithms for the fixed shapes (CUDA only)
+    check_every: int = 50  # batches between the host's reads of the losses (a non-finite loss stops the run)
     max_batches: int = 0  # stop each epoch after this many batches (0 = all; for smoke runs)
     # processes (GPUs) one cell trains on: > 1 makes the train stage relaunch itself under torchrun
     # (README "Several GPUs"); batch_size stays the global batch and must be divisible by it
@@ -144,7 +154,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    batch_size: int = 64  # images per forward pass when embedding
+    batch_size: int = 256  # distinct images per forward pass when embedding
     chunk_size: int = 1024  # queries ranked at once; bounds memory to chunk x candidates
 
 

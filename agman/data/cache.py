@@ -169,7 +169,8 @@ def _fill_cache(tmp: Path, paths: list[str], root: str | Path, size: int, fmt: s
 
 
 class ImageCache:
-    """Read side: ``cache[i]`` is entry ``i`` as a (3, S, S) uint8 tensor.
+    """Read side: ``cache[i]`` is entry ``i`` as a (3, S, S) uint8 tensor, ``cache.batch(entries)``
+    several at once.
 
     Files are opened lazily in each process: a DataLoader worker gets the object by pickling,
     and a pickled memmap would copy the whole array.
@@ -202,11 +203,21 @@ class ImageCache:
             self._offsets = np.load(self.folder / "offsets.npy")
 
     def __getitem__(self, i: int) -> torch.Tensor:
+        return self.batch(np.array([i]))[0]  # (3, S, S)
+
+    def batch(self, entries: np.ndarray) -> torch.Tensor:
+        """Entries ``entries`` as one (N, 3, S, S) uint8 tensor in channels-last memory: the
+        (N, S, S, 3) pixels viewed as NCHW, the layout the network runs in on a GPU."""
         if self._data is None:
             self._open()
         if self.format == "array":
-            return torch.from_numpy(np.array(self._data[i])).permute(2, 0, 1)  # (3, S, S), copied out of the read-only map
+            pixels = self._data[np.asarray(entries)]  # (N, S, S, 3), one gather out of the read-only map
+        else:
+            pixels = np.stack([self._decode(int(i)) for i in entries])  # (N, S, S, 3)
+        return torch.from_numpy(pixels).permute(0, 3, 1, 2)  # (N, 3, S, S)
+
+    def _decode(self, i: int) -> np.ndarray:
         start, end = self._offsets[i], self._offsets[i + 1]
         # Pillow's libjpeg-turbo; torchvision.io's decoders are deprecated since 0.29.
         with Image.open(BytesIO(self._data[start:end].tobytes())) as img:
-            return torch.from_numpy(np.asarray(img.convert("RGB")).copy()).permute(2, 0, 1)  # (3, S, S)
+            return np.asarray(img.convert("RGB"))  # (S, S, 3)

@@ -7,26 +7,31 @@ import numpy as np
 import torch
 
 from agman.config import Config
+from agman.data.feed import Feed, build_feed
 from agman.data.prepared import PreparedData
-from agman.evaluation.retrieval import evaluate_retrieval
+from agman.device import resolve_memory_format
+from agman.evaluation.retrieval import EmbedSettings, evaluate_retrieval
 from agman.evaluation.triplet_relation import evaluate_triplets
 
 #: The number each task's tables print, used to pick the best epoch: MAP or prediction accuracy.
 SCORE = {"retrieval": "map", "triplets": "accuracy"}
 
 
-def evaluate(model: torch.nn.Module, data: PreparedData, split: str, cfg: Config, device: torch.device) -> dict:
+def evaluate(model: torch.nn.Module, data: PreparedData, split: str, cfg: Config, device: torch.device,
+             feed: Feed | None = None) -> dict:
     """Metrics of ``split`` ("valid" or "test"); ``score`` is the task's headline number. Autocast
-    (``train.amp_dtype``, CUDA only) covers the model's forward; the scoring is exact."""
+    (``train.amp_dtype``, CUDA only) covers the model's forward; the scoring is exact. ``feed``
+    (``data.feed``'s, built when not given) brings the pixels to ``device``."""
+    feed = feed or build_feed(cfg.data.feed, data.cache, device, cfg.data.num_workers)
+    settings = EmbedSettings(cfg.eval.batch_size, cfg.train.amp_dtype, resolve_memory_format(cfg.train.memory_format,
+                                                                                             device))
     if data.task == "retrieval":
-        out = evaluate_retrieval(model, data.table, data.cache, split, data.attributes, cfg.eval.batch_size,
-                                 cfg.eval.chunk_size, device, cfg.data.num_workers, amp_dtype=cfg.train.amp_dtype)
+        out = evaluate_retrieval(model, data.table, feed, split, data.attributes, settings, cfg.eval.chunk_size)
     else:
         if split not in data.triplets:
             raise KeyError(f"no {split} triplets in the prepared data (have: {sorted(data.triplets)})")
-        out = evaluate_triplets(model, data.triplets[split], data.entries, data.cache, data.attributes,
-                                cfg.loss.margin, cfg.eval.batch_size, device, cfg.data.num_workers,
-                                desc=f"embed {split}", amp_dtype=cfg.train.amp_dtype)
+        out = evaluate_triplets(model, data.triplets[split], data.entries, feed, data.attributes, cfg.loss.margin,
+                                settings, desc=f"embed {split}")
     return {**out, "score": out[SCORE[data.task]]}
 
 

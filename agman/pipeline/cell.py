@@ -20,13 +20,14 @@ from agman.config.matrix import cell_config
 from agman.evaluation import SCORE, evaluate, flat_metrics, mean_over_seeds
 from agman.inference import load_trained
 from agman.data.prepared import PreparedData
+from agman.device import pick_device
 from agman.pipeline.cache import load_cached
 from agman.pipeline.entry import write_json
 from agman.pipeline.layout import CellPaths, SlotPaths
 from agman.reports.cell_report import write_cell_report
 from agman.tracking.cell_runs import cell_tracker
 from agman.training import distributed
-from agman.training.loop import TrainPaths, train
+from agman.training.loop import TrainPaths, check_graphs, train
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def run_train(cfg: Config, cell: str) -> None:
     if not distributed.launched():
         distributed.claim_gpus(cfg.train.nproc)  # before anything asks CUDA for its devices
         if cfg.train.nproc > 1:
+            check_graphs(cfg.train, pick_device(cfg.train.device), cfg.train.nproc)  # before the ranks start
             _relaunch_under_torchrun(cfg.train.nproc, cell)
             return
     paths = cell_paths(cfg, cell)

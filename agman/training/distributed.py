@@ -20,8 +20,9 @@ The scheme (README "Several GPUs"):
 * BatchNorm. With ``train.sync_bn`` (default) BatchNorm normalises with the statistics of the
   global batch (``sync_batchnorm``), so the forward pass equals the single-process one up to
   float summation order; without it each rank uses its own micro-batch's statistics.
-* Random augmentation (the horizontal flip) comes from each rank's own RNG stream
-  (``seed_rank``): the same distribution as in one process, not the same flips.
+* Random augmentation (the horizontal flip) is drawn per epoch from the run's seed for every
+  triplet (``agman.data.images.draw_flips``), so each rank mirrors exactly the images that one
+  process would.
 """
 
 from __future__ import annotations
@@ -33,16 +34,13 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
-
-from agman.training.checkpoint import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +120,13 @@ def _comm_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def all_reduce_sum(values: list[float]) -> list[float]:
-    """The sum over ranks of each value (float64); ``values`` itself with one process."""
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """The sum over ranks of ``values``, elementwise; ``values`` itself with one process."""
     if not is_distributed():
         return values
-    t = torch.tensor(values, dtype=torch.float64, device=_comm_device())
-    dist.all_reduce(t)
-    return t.tolist()
+    out = values.to(_comm_device())
+    dist.all_reduce(out)
+    return out
 
 
 def gather_object(obj: Any) -> list[Any] | None:
@@ -169,8 +167,8 @@ def shard(start: int, stop: int, rank: int, world: int) -> range:
 
 
 class ShardedBatches:
-    """A DataLoader ``batch_sampler``: this rank's part of each global batch of ``batch_size``
-    consecutive rows of ``n`` (see ``shard``). With one process it yields exactly the batches of
+    """This rank's rows of each global batch of ``batch_size`` consecutive rows of ``n`` (see
+    ``shard``): ``batches[k]`` is a range. With one process they are exactly the batches of
     ``DataLoader(batch_size=batch_size, shuffle=False)``. A short last batch with fewer rows than
     ranks is dropped, since some rank would get nothing to run."""
 
@@ -185,23 +183,15 @@ class ShardedBatches:
     def __len__(self) -> int:
         return len(self.starts)
 
-    def __iter__(self) -> Iterator[list[int]]:
-        for s in self.starts:
-            yield list(shard(s, min(s + self.batch_size, self.n), self.rank, self.world))
+    def __getitem__(self, batch: int) -> range:
+        s = self.starts[batch]
+        return shard(s, min(s + self.batch_size, self.n), self.rank, self.world)
 
 
 def loss_scale(local: int, total: int) -> float:
     """Factor on this rank's loss so that DDP's gradient average over ranks equals the gradient of
     the mean over the global batch: ``N n_r / b`` (exactly 1 with equal shards)."""
     return world_size() * local / total
-
-
-def seed_rank(seed: int, epoch: int = 0) -> None:
-    """Give ranks other than 0 a random stream of their own (for augmentation), derived from the
-    run seed, the rank and the epoch; rank 0 keeps the single-process stream."""
-    if rank() == 0:
-        return
-    seed_everything(int(np.random.SeedSequence([seed, rank(), epoch]).generate_state(1)[0]))
 
 
 def wrap(module: nn.Module, device: torch.device) -> nn.Module:
@@ -293,51 +283,62 @@ def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
 
 # GPUs for parallel jobs --------------------------------------------------------------------------
 
-#: Environment variable: the GPUs parallel jobs may share, e.g. ``0,1,2,3``. Each train stage
-#: takes ``train.nproc`` of them that no other job holds (``claim_gpus``).
+#: Environment variable: the GPU slots parallel jobs share, e.g. ``0,1,2,3`` (one job per GPU) or
+#: ``0,0,0,0,1,1,1,1`` (four jobs on each of two GPUs). Each train stage takes ``train.nproc``
+#: slots on distinct GPUs that no other job holds (``claim_gpus``).
 GPU_POOL_ENV = "AGMAN_GPUS"
+
+
+def gpu_slots(pool: str) -> list[tuple[str, int]]:
+    """The slots of a pool: (GPU, how many times that GPU was named before), in pool order."""
+    gpus = [g.strip() for g in pool.split(",") if g.strip()]
+    return [(g, gpus[:i].count(g)) for i, g in enumerate(gpus)]
 
 
 def claim_gpus(n: int, pool: str | None = None, lock_dir: str | Path | None = None,
                poll_s: float = 10.0) -> list[str]:
-    """Take ``n`` GPUs of ``pool`` (default: ``$AGMAN_GPUS``) that no other process holds, and
-    set ``CUDA_VISIBLE_DEVICES`` to them, so that jobs run in parallel (``dvc queue start -j``)
-    each get GPUs of their own. A GPU is held by an exclusive ``flock`` on a file in
-    ``lock_dir`` (default: ``$TMPDIR/agman-gpus``), which the kernel releases when this process
-    ends, however it ends; while fewer than ``n`` are free it waits. Returns the GPUs taken
-    (``[]`` when no pool is set: nothing is claimed and the environment is left alone).
+    """Take ``n`` slots of ``pool`` (default: ``$AGMAN_GPUS``, see GPU_POOL_ENV) on distinct GPUs
+    that no other process holds, and set ``CUDA_VISIBLE_DEVICES`` to their GPUs, so that jobs run
+    in parallel each get GPUs of their own (or a share of one). A slot is held by an exclusive
+    ``flock`` on a file in ``lock_dir`` (default: ``$TMPDIR/agman-gpus``), which the kernel
+    releases when this process ends, however it ends; while fewer than ``n`` are free it waits.
+    Returns the GPUs taken (``[]`` when no pool is set: nothing is claimed and the environment is
+    left alone).
     """
     pool = os.environ.get(GPU_POOL_ENV, "") if pool is None else pool
-    gpus = [g.strip() for g in pool.split(",") if g.strip()]
-    if not gpus:
+    slots = gpu_slots(pool)
+    if not slots:
         return []
-    if n > len(gpus):
-        raise ValueError(f"{GPU_POOL_ENV}={pool!r} has {len(gpus)} GPUs but the job needs {n}")
+    distinct = len({g for g, _ in slots})
+    if n > distinct:
+        raise ValueError(f"{GPU_POOL_ENV}={pool!r} has {distinct} distinct GPUs but the job needs {n}")
     folder = Path(lock_dir or Path(tempfile.gettempdir()) / "agman-gpus")
     folder.mkdir(parents=True, exist_ok=True)
     waited = False
     while True:
-        held: list[tuple[str, int]] = []
-        for gpu in gpus:
-            fd = os.open(folder / f"gpu-{gpu}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
+        held: dict[str, int] = {}  # GPU -> the fd of its locked slot
+        for gpu, k in slots:
+            if gpu in held:
+                continue
+            fd = os.open(folder / f"gpu-{gpu}-{k}.lock", os.O_RDONLY | os.O_CREAT, 0o666)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 continue
-            held.append((gpu, fd))
+            held[gpu] = fd
             if len(held) == n:
                 break
         if len(held) == n:
-            taken = [g for g, _ in held]
-            _HELD_LOCKS.extend(fd for _, fd in held)  # kept open (so locked) until the process ends
+            taken = list(held)
+            _HELD_LOCKS.extend(held.values())  # kept open (so locked) until the process ends
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(taken)
             log.info("GPUs %s of %s=%s taken (CUDA_VISIBLE_DEVICES)", ",".join(taken), GPU_POOL_ENV, pool)
             return taken
-        for _, fd in held:
+        for fd in held.values():
             os.close(fd)  # closing releases the lock: no half-claimed set blocks another job
         if not waited:
-            log.info("waiting for %d free GPUs of %s=%s", n, GPU_POOL_ENV, pool)
+            log.info("waiting for %d free GPU slots of %s=%s", n, GPU_POOL_ENV, pool)
             waited = True
         time.sleep(poll_s)
 

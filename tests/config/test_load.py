@@ -79,7 +79,8 @@ def test_base_switch_is_honoured_under_every_profile():
     (("model", "hierarchical"), "yes", "model.hierarchical: expected true/false"),
     (("model", "backbone"), "vgg16", "model.backbone: 'vgg16' is not one of"),
     (("bogus",), 1, "bogus: unknown key"),
-    (("train", "amp_dtype"), "float16", "train.amp_dtype: float16 needs loss scaling"),
+    (("train", "amp_dtype"), "float16", "train.amp_dtype: 'float16' is not one of"),
+    (("data", "feed"), "gpu", "data.feed: 'gpu' is not one of"),
 ])
 def test_bad_keys_and_types_fail_naming_the_key(path, value, message):
     raw = params()
@@ -122,10 +123,17 @@ def test_a_bad_value_in_a_profile_is_named_under_that_profile():
     assert str(err.value) == "profiles.paper.train.epochs: expected an integer, got 'fifty'"
 
 
-def test_a_check_across_blocks_that_the_base_fails_is_named_in_the_base():
+@pytest.mark.parametrize("blocks, message", [
+    ({"train": {"compile": True}}, "train.compile: torch.compile and train.cuda_graphs both take over"),
+    ({"train": {"check_every": 0}}, "train.check_every: 0 must be at least 1"),
+    ({"data": {"feed": "device", "cache": {"format": "jpeg"}}}, "data.feed: device holds the cached pixels"),
+])
+def test_a_check_across_blocks_that_the_base_fails_is_named_in_the_base(blocks, message):
     raw = params()
-    raw["train"]["amp_dtype"] = "float16"
-    with pytest.raises(ConfigError, match="^train.amp_dtype: float16 needs loss scaling"):
+    for block, values in blocks.items():
+        for key, value in values.items():
+            raw[block][key] = {**raw[block][key], **value} if isinstance(value, dict) else value
+    with pytest.raises(ConfigError, match="^" + message):
         resolve(raw)
 
 

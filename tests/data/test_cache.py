@@ -9,7 +9,9 @@ import torch
 from PIL import Image
 
 from agman.data.cache import ImageCache, decode_resized, write_cache
+from agman.data.feed import HostFeed
 from agman.data.images import normalise
+from agman.evaluation.retrieval import EmbedSettings
 from agman.evaluation.triplet_relation import evaluate_triplets
 from agman.models.agman import ModelOutput
 
@@ -125,9 +127,14 @@ def test_nothing_decodes(tmp_path):
 class ColourModel(torch.nn.Module):
     """Embedding = the L2-normalised mean colour of the image, the same for every condition."""
 
+    def encode(self, images):
+        return torch.nn.functional.normalize(images.mean(dim=(2, 3)), dim=1)  # (B, 3)
+
+    def condition(self, features, attr):
+        return features
+
     def forward(self, images, attr):
-        emb = torch.nn.functional.normalize(images.mean(dim=(2, 3)), dim=1)  # (B, 3)
-        return ModelOutput(emb, None, torch.zeros(len(images), 1, 1, 1))
+        return ModelOutput(self.encode(images), None, torch.zeros(len(images), 1, 1, 1))
 
 
 def test_triplet_relation_evaluation_against_hand_computed_values(tmp_path):
@@ -140,8 +147,8 @@ def test_triplet_relation_evaluation_against_hand_computed_values(tmp_path):
     cache = ImageCache(tmp_path / "cache")
     # (anchor, close, far, condition), rows of the cache; the last has close == far (a tie).
     triplets = np.array([[0, 1, 2, 0], [0, 1, 3, 1], [2, 3, 1, 1], [3, 0, 0, 2]])
-    out = evaluate_triplets(ColourModel(), triplets, np.arange(4), cache, ["c0", "c1", "c2"], margin=0.2,
-                            batch_size=2, device=torch.device("cpu"))
+    out = evaluate_triplets(ColourModel(), triplets, np.arange(4), HostFeed(cache, torch.device("cpu"), 0),
+                            ["c0", "c1", "c2"], margin=0.2, settings=EmbedSettings(batch_size=2))
     # The same numbers triplet by triplet, from the images as the evaluation transforms them.
     emb = ColourModel()(normalise(torch.stack([cache[i] for i in range(4)])), None).embedding
     s = emb @ emb.T

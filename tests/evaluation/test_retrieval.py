@@ -12,9 +12,10 @@ from PIL import Image
 
 import agman.metrics
 from agman.data.cache import ImageCache, write_cache
+from agman.data.feed import HostFeed
+from agman.data.images import normalise
 from agman.evaluation import retrieval
-from agman.evaluation.retrieval import embed, evaluate_retrieval, score_split
-from agman.models.agman import ModelOutput
+from agman.evaluation.retrieval import EmbedSettings, embed, evaluate_retrieval, score_split
 
 S = 1 / math.sqrt(1 + 0.1 ** 2)  # a unit vector near (1, 0)
 
@@ -76,7 +77,7 @@ def test_a_split_without_queries_is_refused():
 
 # Embedding a split: what reaches the model, in which order and batches, and on which device.
 
-META = torch.device("meta")  # a device other than the CPU, for where tensors are sent
+CPU = torch.device("cpu")
 
 
 @pytest.fixture
@@ -88,35 +89,31 @@ def grey_cache(tmp_path) -> ImageCache:
     return ImageCache(tmp_path / "cache")
 
 
-class QueueModel(torch.nn.Module):
-    """Hands out ``vectors`` in the order the images arrive; records what it was given."""
+class GreyModel(torch.nn.Module):
+    """encode: an image's mean brightness; condition: (brightness, attribute index) as the
+    embedding. Records every call, so what is shared and what is per row shows."""
 
-    def __init__(self, vectors):
+    def __init__(self):
         super().__init__()
-        self.vectors = torch.as_tensor(vectors, dtype=torch.float32)
-        self.batches = []  # (images, attribute indices) per forward call
+        self.encoded, self.conditioned = [], []  # images per encode call; (features, attributes) per condition call
 
-    def forward(self, images, attr):
-        self.batches.append((images, attr))
-        start = sum(len(b[0]) for b in self.batches[:-1])
-        emb = self.vectors[start:start + len(images)]
-        return ModelOutput(emb, None, torch.zeros(len(images), 1, 1, 1))
+    def encode(self, images):
+        self.encoded.append(images)
+        return images.float().mean(dim=(1, 2, 3))[:, None]  # (b, 1)
+
+    def condition(self, features, attr):
+        self.conditioned.append((features, attr))
+        return torch.cat([features, attr[:, None].to(features.dtype)], dim=1)  # (R, 2)
 
 
 @pytest.fixture
 def spy(monkeypatch):
-    """Records the DataLoader settings (then loads in this process), the progress bar's settings,
-    the precision asked of autocast, and the query blocks the metric ranks at a time."""
-    seen = {"loader": [], "bar": [], "amp": [], "blocks": []}
-
-    class Loader(retrieval.DataLoader):
-        def __init__(self, dataset, **kwargs):
-            super().__init__(dataset, **{**kwargs, "num_workers": 0})
-            seen["loader"].append({"batch_size": self.batch_size, "num_workers": kwargs.get("num_workers", 0),
-                                   "sampler": type(self.sampler).__name__})
+    """Records the progress bar's settings, the precision asked of autocast, and the query blocks
+    the metric ranks at a time."""
+    seen = {"bar": [], "amp": [], "blocks": []}
 
     def bar(iterable, **kwargs):
-        seen["bar"].append(kwargs)
+        seen["bar"].append({k: v for k, v in kwargs.items() if k != "total"})
         return iterable
 
     def amp(device, amp_dtype):
@@ -129,52 +126,50 @@ def spy(monkeypatch):
         seen["blocks"].append(sim.shape[0])
         return rank(sim, rel)
 
-    monkeypatch.setattr(retrieval, "DataLoader", Loader)
     monkeypatch.setattr(retrieval, "tqdm", bar)
     monkeypatch.setattr(retrieval, "autocast_context", amp)
     monkeypatch.setattr(agman.metrics, "_average_precisions_cpu", blocks)
     return seen
 
 
-def brightness(images) -> list[float]:
-    return [float(x) for x in images.float().mean(dim=(1, 2, 3)).cpu()]
+def grey(cache, entry) -> float:
+    """An entry's brightness after the normalisation the model sees."""
+    return float(normalise(cache[entry][None]).mean())
 
 
-def test_embed_feeds_each_entry_with_its_attribute_in_order_and_batches_and_stacks_the_embeddings(grey_cache, spy):
-    vectors = torch.arange(10, dtype=torch.float32).reshape(5, 2)
-    model = QueueModel(vectors)
-    entries, attributes = np.array([3, 0, 2, 1, 3]), np.array([1, 0, 2, 1, 0])
-    out = embed(model, grey_cache, entries, attributes, 2, torch.device("cpu"))
-    assert torch.equal(out, vectors)
-    assert [len(images) for images, _ in model.batches] == [2, 2, 1]
-    assert torch.cat([attr for _, attr in model.batches]).tolist() == [1, 0, 2, 1, 0]
-    seen = [b for images, _ in model.batches for b in brightness(images)]
-    assert np.argsort(seen, kind="stable").tolist() == np.argsort(entries, kind="stable").tolist()
-    assert seen[0] == seen[4]  # entry 3 twice
-    assert spy["loader"] == [{"batch_size": 2, "num_workers": 0, "sampler": "SequentialSampler"}]
+def test_embed_encodes_each_image_once_and_conditions_each_row_on_its_attribute(grey_cache, spy):
+    model = GreyModel()
+    entries, attributes = np.array([3, 0, 2, 1, 3, 0]), np.array([1, 0, 2, 1, 0, 2])
+    out = embed(model, HostFeed(grey_cache, CPU, 0), entries, attributes, EmbedSettings(batch_size=3))
+    expected = torch.tensor([[grey(grey_cache, e), a] for e, a in zip(entries, attributes)])
+    torch.testing.assert_close(out, expected)  # rows in the order asked, each under its own attribute
+    assert [len(images) for images in model.encoded] == [3, 1]  # 4 distinct images in batches of 3
+    assert sorted(round(b, 4) for images in model.encoded for b in images.float().mean(dim=(1, 2, 3)).tolist()) \
+        == sorted(round(grey(grey_cache, e), 4) for e in range(4))  # each image once
+    assert sum(len(attr) for _, attr in model.conditioned) == 6
     assert spy["bar"] == [{"desc": "embed", "leave": False, "unit": "batch"}]
-    assert spy["amp"] == [("cpu", "none")] * 3
+    assert spy["amp"] == [("cpu", "none")] * 2
 
 
-def test_embed_passes_on_its_workers_progress_label_and_precision(grey_cache, spy):
-    embed(QueueModel(torch.eye(2)), grey_cache, np.array([0, 1]), np.array([0, 0]), 4, torch.device("cpu"),
-          num_workers=3, desc="embed val", amp_dtype="bfloat16")
-    assert spy["loader"][0]["num_workers"] == 3
+def test_embed_passes_on_its_progress_label_precision_and_memory_format(grey_cache, spy, monkeypatch):
+    model = GreyModel()
+    settings = EmbedSettings(batch_size=4, amp_dtype="bfloat16", memory_format=torch.channels_last)
+    embed(model, HostFeed(grey_cache, CPU, 0), np.array([0, 1]), np.array([0, 0]), settings, desc="embed val")
     assert spy["bar"] == [{"desc": "embed val", "leave": False, "unit": "batch"}]
     assert spy["amp"] == [("cpu", "bfloat16")]
+    assert model.encoded[0].dtype == torch.float32 and model.encoded[0].is_contiguous(memory_format=torch.channels_last)
 
 
-def test_embed_sends_images_and_attributes_to_the_device_and_returns_an_empty_block_there(grey_cache, spy):
-    model = QueueModel(torch.eye(2))
-    embed(model, grey_cache, np.array([0, 1]), np.array([0, 1]), 2, META)
-    images, attr = model.batches[0]
-    assert images.device == META and attr.device == META
-    empty = embed(model, grey_cache, np.array([], dtype=np.int64), np.array([], dtype=np.int64), 2, META)
-    assert empty.shape == (0, 1) and empty.device == META
+def test_embed_refuses_unaligned_rows_and_returns_an_empty_block(grey_cache):
+    feed = HostFeed(grey_cache, CPU, 0)
+    with pytest.raises(ValueError, match="2 images but 1 attribute indices"):
+        embed(GreyModel(), feed, np.array([0, 1]), np.array([0]), EmbedSettings(2))
+    empty = embed(GreyModel(), feed, np.array([], dtype=np.int64), np.array([], dtype=np.int64), EmbedSettings(2))
+    assert empty.shape == (0, 1)
 
 
-def split_table() -> tuple[pd.DataFrame, torch.Tensor]:
-    # Test rows, in order, with the embedding the model hands out for each:
+def split_table() -> tuple[pd.DataFrame, dict]:
+    # Test rows with the embedding of each (entry, attribute) the stub model hands out:
     #   colour query v0 (1, 0) and query v1 (0, 1); candidates v1 (0.8, 0.6) and v0 (0.6, 0.8):
     #     q v0 ranks v1 (0.8) then v0: AP 1/2; q v1 ranks v0 (0.8) then v1: AP 1/2.
     #   size query v1 (0, 1); candidates v1 (0.6, 0.8) and v0 (0.8, 0.6): v1 first, AP 1.
@@ -187,37 +182,36 @@ def split_table() -> tuple[pd.DataFrame, torch.Tensor]:
         ("test", "query", 0, 1, 3),
     ]
     table = pd.DataFrame(rows, columns=["split", "role", "attribute_index", "value", "entry"])
-    vectors = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0], [0.6, 0.8], [0.8, 0.6], [0.0, 1.0]])
+    vectors = {(1, 0): [1.0, 0.0], (2, 0): [0.8, 0.6], (3, 0): [0.6, 0.8], (2, 1): [0.0, 1.0], (0, 1): [0.6, 0.8],
+               (1, 1): [0.8, 0.6]}
     return table, vectors
+
+
+class LookupModel(GreyModel):
+    """The embedding of (entry, attribute) from a table; entries told apart by brightness."""
+
+    def __init__(self, cache, vectors):
+        super().__init__()
+        self.by_grey = {round(grey(cache, e), 4): e for e in range(len(cache))}
+        self.vectors = vectors
+
+    def condition(self, features, attr):
+        super().condition(features, attr)
+        return torch.tensor([self.vectors[(self.by_grey[round(float(f), 4)], int(a))] for f, a in zip(features, attr)])
 
 
 def test_evaluate_retrieval_embeds_the_split_and_scores_it(grey_cache, spy):
     table, vectors = split_table()
-    model = QueueModel(vectors)
-    out = evaluate_retrieval(model, table, grey_cache, "test", ["colour", "size"], batch_size=4, chunk_size=1,
-                             device=torch.device("cpu"))
+    model = LookupModel(grey_cache, vectors)
+    out = evaluate_retrieval(model, table, HostFeed(grey_cache, CPU, 0), "test", ["colour", "size"],
+                             EmbedSettings(batch_size=4), chunk_size=1)
     assert out["map"] == pytest.approx(2 / 3) and out["map_macro"] == pytest.approx(3 / 4)
     assert out["map_per_attribute"] == pytest.approx({"colour": 0.5, "size": 1.0})
     assert (out["n_queries"], out["n_candidates"]) == (3, 4)
-    assert [len(images) for images, _ in model.batches] == [4, 3]
-    assert torch.cat([attr for _, attr in model.batches]).tolist() == [0, 0, 0, 1, 1, 1, 0]
-    seen = [b for images, _ in model.batches for b in brightness(images)]
-    test_entries = [1, 2, 3, 2, 0, 1, 3]
-    assert np.argsort(seen, kind="stable").tolist() == np.argsort(test_entries, kind="stable").tolist()
+    assert [len(images) for images in model.encoded] == [4]  # the test rows' four images, once each
+    assert sorted(int(a) for _, attr in model.conditioned for a in attr) == [0, 0, 0, 0, 1, 1, 1]
     assert spy["blocks"] == [1, 1, 1]  # chunk_size queries at a time
-    assert spy["loader"][0]["num_workers"] == 0
     assert spy["bar"] == [{"desc": "embed test", "leave": False, "unit": "batch"}]
-    assert spy["amp"] == [("cpu", "none")] * 2
-
-
-def test_evaluate_retrieval_passes_on_its_device_workers_and_precision(grey_cache, spy):
-    table, vectors = split_table()
-    model = QueueModel(vectors)
-    evaluate_retrieval(model, table, grey_cache, "test", ["colour", "size"], batch_size=8, chunk_size=1024,
-                       device=META, num_workers=2, amp_dtype="float16")
-    assert all(images.device == META and attr.device == META for images, attr in model.batches)
-    assert spy["loader"][0]["num_workers"] == 2
-    assert spy["amp"] == [("meta", "float16")]
 
 
 def test_score_split_ranks_chunk_size_queries_at_a_time_1024_unless_told(spy):

@@ -3,9 +3,13 @@
 import types
 
 import pytest
+import torch
 
 from agman import evaluation
+from agman.evaluation.retrieval import EmbedSettings
 from tests.helpers import ci_config
+
+CPU = torch.device("cpu")
 
 
 def test_mean_over_seeds_averages_every_numeric_leaf_and_keeps_constants():
@@ -41,33 +45,40 @@ def calls(monkeypatch) -> list:
     return recorded
 
 
+def settings(**eval_train) -> EmbedSettings:
+    return EmbedSettings(eval_train["batch_size"], eval_train["amp_dtype"], torch.contiguous_format)
+
+
 @pytest.mark.parametrize("task, headline", [("retrieval", "map"), ("triplets", "accuracy")])
 def test_evaluate_scores_a_split_by_its_tasks_headline_with_the_configs_settings(task, headline, calls):
     cfg = ci_config(eval={"batch_size": 7, "chunk_size": 9}, train={"amp_dtype": "none"})
     data = types.SimpleNamespace(task=task, table="T", cache="C", attributes=["a"], entries="E",
                                  triplets={"valid": "V"})
-    out = evaluation.evaluate("model", data, "valid", cfg, "cpu")
+    out = evaluation.evaluate("model", data, "valid", cfg, CPU, feed="F")
     assert out["score"] == out[headline] == {"map": 0.25, "accuracy": 0.75}[headline]
     args, kwargs = calls[0]
-    assert kwargs["amp_dtype"] == "none" and 7 in args and "cpu" in args
+    assert settings(batch_size=7, amp_dtype="none") in args and "F" in args
     if task == "retrieval":
-        assert args[:5] == ("model", "T", "C", "valid", ["a"]) and 9 in args
+        assert args[:5] == ("model", "T", "F", "valid", ["a"]) and 9 in args
     else:
         assert args[:3] == ("model", "V", "E") and cfg.loss.margin in args
         with pytest.raises(KeyError, match="no test triplets"):
-            evaluation.evaluate("model", data, "test", cfg, "cpu")
+            evaluation.evaluate("model", data, "test", cfg, CPU, feed="F")
 
 
 @pytest.mark.parametrize("task", ["retrieval", "triplets"])
-def test_evaluate_hands_the_task_its_splits_data_and_every_setting_in_place(task, calls):
+def test_evaluate_hands_the_task_its_splits_data_and_every_setting_in_place(task, calls, monkeypatch):
     # Every setting differs from its default and from the others, so a dropped or swapped one shows.
-    cfg = ci_config(eval={"batch_size": 7, "chunk_size": 9}, data={"num_workers": 3},
-                    loss={"margin": 0.35}, train={"amp_dtype": "bfloat16"})
+    cfg = ci_config(eval={"batch_size": 7, "chunk_size": 9}, data={"num_workers": 3, "feed": "device"},
+                    loss={"margin": 0.35}, train={"amp_dtype": "bfloat16", "memory_format": "channels_last"})
+    built = []
+    monkeypatch.setattr(evaluation, "build_feed", lambda *args: built.append(args) or "F")
     data = types.SimpleNamespace(task=task, table="T", cache="C", attributes=["heel", "toe"], entries="E",
                                  triplets={"valid": "V", "test": "W"})
-    evaluation.evaluate("model", data, "test", cfg, "cpu")
+    evaluation.evaluate("model", data, "test", cfg, CPU)
+    assert built == [("device", "C", CPU, 3)]  # no feed given: data.feed's
+    expected = EmbedSettings(7, "bfloat16", torch.channels_last)
     if task == "retrieval":
-        assert calls == [(("model", "T", "C", "test", ["heel", "toe"], 7, 9, "cpu", 3), {"amp_dtype": "bfloat16"})]
+        assert calls == [(("model", "T", "F", "test", ["heel", "toe"], expected, 9), {})]
     else:
-        assert calls == [(("model", "W", "E", "C", ["heel", "toe"], 0.35, 7, "cpu", 3),
-                          {"desc": "embed test", "amp_dtype": "bfloat16"})]
+        assert calls == [(("model", "W", "E", "F", ["heel", "toe"], 0.35, expected), {"desc": "embed test"})]

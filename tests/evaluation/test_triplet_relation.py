@@ -9,7 +9,9 @@ import torch
 from PIL import Image
 
 from agman.data.cache import ImageCache, write_cache
+from agman.data.feed import HostFeed
 from agman.evaluation import retrieval, triplet_relation
+from agman.evaluation.retrieval import EmbedSettings
 from agman.evaluation.triplet_relation import evaluate_triplets
 from tests.data.test_cache import ColourModel
 
@@ -24,8 +26,8 @@ def colour_cache(tmp_path) -> ImageCache:
 
 
 def run(cache, triplets, names=("c0", "c1")):
-    return evaluate_triplets(ColourModel(), np.array(triplets), np.arange(4), cache, list(names), margin=0.2,
-                             batch_size=2, device=torch.device("cpu"))
+    return evaluate_triplets(ColourModel(), np.array(triplets), np.arange(4), HostFeed(cache, torch.device("cpu"), 0),
+                             list(names), margin=0.2, settings=EmbedSettings(batch_size=2))
 
 
 def test_per_item_rows_follow_condition_then_list_order_with_each_outcome(colour_cache):
@@ -66,15 +68,15 @@ def embed_calls(monkeypatch) -> list[dict]:
         call = dict(bound.arguments)
         call["entries"], call["attributes"] = call["entries"].tolist(), call["attributes"].tolist()
         calls.append(call)
-        return torch.tensor([VECTORS[e] for e in call["entries"]], dtype=torch.float32)
+        return torch.tensor([VECTORS[e] for e in call["entries"]], dtype=torch.float32)  # same under every condition
 
     monkeypatch.setattr(triplet_relation, "embed", fake_embed)
     return calls
 
 
-def run_by_hand(triplets, names=("toe", "heel"), margin=0.5, **settings):
-    return evaluate_triplets("model", np.array(triplets), np.arange(10, 14), "cache", list(names), margin=margin,
-                             batch_size=5, device=torch.device("cpu"), **settings)
+def run_by_hand(triplets, names=("toe", "heel"), margin=0.5, **kwargs):
+    return evaluate_triplets("model", np.array(triplets), np.arange(10, 14), "feed", list(names), margin=margin,
+                             settings="settings", **kwargs)
 
 
 # (anchor, close, far, condition) in table rows; condition 1 first, so list order is not condition order.
@@ -100,25 +102,25 @@ def test_per_item_csv_writes_each_outcome_as_0_or_1_not_as_a_float(embed_calls):
     assert items[["condition", "correct"]].to_csv(index=False) == "condition,correct\ntoe,1\ntoe,0\nheel,1\nheel,1\n"
 
 
-def test_each_condition_embeds_its_images_once_with_the_callers_loader_settings(embed_calls):
-    run_by_hand(BY_HAND, num_workers=3, desc="embed test", amp_dtype="bfloat16")
-    settings = {"model": "model", "cache": "cache", "batch_size": 5, "device": torch.device("cpu"),
-                "num_workers": 3, "amp_dtype": "bfloat16"}
-    assert embed_calls == [  # toe's triplets use rows 0-2, heel's all four
-        {**settings, "entries": [10, 11, 12], "attributes": [0, 0, 0], "desc": "embed test toe"},
-        {**settings, "entries": [10, 11, 12, 13], "attributes": [1, 1, 1, 1], "desc": "embed test heel"}]
+def test_every_image_and_condition_pair_is_embedded_once_in_one_call(embed_calls):
+    run_by_hand(BY_HAND, desc="embed test")
+    # toe (0) uses rows 0-2, heel (1) all four: each (row, condition) once, sorted by row then condition
+    assert embed_calls == [{"model": "model", "feed": "feed", "settings": "settings", "desc": "embed test",
+                            "entries": [10, 10, 11, 11, 12, 12, 13], "attributes": [0, 1, 0, 1, 0, 1, 1]}]
 
 
-def test_without_loader_settings_it_embeds_in_process_in_full_precision_labelled_by_condition(embed_calls):
+def test_without_a_label_it_embeds_under_the_default_one(embed_calls):
     run_by_hand(BY_HAND[1:2])  # toe alone
     (call,) = embed_calls
-    assert (call["num_workers"], call["desc"], call["amp_dtype"]) == (0, "embed toe", "none")
+    assert call["desc"] == "embed" and call["attributes"] == [0, 0, 0]
 
 
 def test_a_condition_without_triplets_is_skipped_and_the_later_ones_still_count(embed_calls):
     # heel (condition 1) has none; width (condition 2) has [3, 2, 0] (right, loss 0) and [0, 2, 1] (wrong, 0.7).
     out = run_by_hand([[3, 2, 0, 2], [0, 1, 2, 0], [0, 2, 1, 2]], names=("toe", "heel", "width"))
-    assert [call["desc"] for call in embed_calls] == ["embed toe", "embed width"]
+    # rows 0-2 under toe, 0-3 under width, each pair once
+    assert (embed_calls[0]["entries"], embed_calls[0]["attributes"]) == ([10, 10, 11, 11, 12, 12, 13],
+                                                                         [0, 2, 0, 2, 0, 2, 2])
     assert list(out["per_condition"]) == ["toe", "width"]
     assert out["per_condition"]["width"] == {"accuracy": 0.5, "loss": pytest.approx(0.35), "n_triplets": 2}
     assert out["accuracy"] == pytest.approx(2 / 3) and out["loss"] == pytest.approx(1.0 / 3)

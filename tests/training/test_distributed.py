@@ -1,9 +1,8 @@
 """Training one cell on two gloo processes (DDP on CPU) against one process on the same global
 batches; resuming a two-process run; the sharding and GPU-claiming helpers.
 
-Tolerance. With BatchNorm synced (``train.sync_bn``) and the flip turned off in both runs (each
-rank draws its flips from its own stream, so with flips the two would see differently flipped
-images, by design), both runs compute the same function of the same triplets. Only float
+Tolerance. With BatchNorm synced (``train.sync_bn``), both runs compute the same function of the
+same triplets, mirrored alike (the flips are drawn per epoch from the seed). Only float
 summation order differs: convolutions over 12 images instead of 24, BatchNorm's sums (float64
 across ranks, float32 in one process), DDP's gradient all-reduce. The first batch's losses agree
 to ~1e-7; Adam then amplifies the ~1e-6 gradient differences (it divides each gradient by its own
@@ -29,7 +28,6 @@ import torch.distributed as dist
 from agman.config import Config, TrainConfig
 from agman.config.load import ConfigError, check_cells
 from agman.pipeline import cell
-from agman.data import images as images_module
 from agman.data.triplets import sample_triplets
 from agman.training import distributed
 from agman.training import loop as loop_module
@@ -65,21 +63,17 @@ def make_paths(folder, data, cfg: Config) -> TrainPaths:
     return TrainPaths(triplet_dir=triplet_dir, out_dir=folder / "run", curves=folder / "curves.csv")
 
 
-def no_flip() -> None:
-    """Training images unflipped, so that two runs see the same pixels whatever their RNG."""
-    images_module.draw_flip = lambda train: False
+class RecordingLog(loop_module.LossLog):
+    """The loop's loss log, keeping each epoch's per-batch global means [loss, terms..., triplets]."""
 
+    epochs: list = []
 
-def record_batches(log: list) -> None:
-    """Keep what the loop all-reduces per batch: [loss, terms..., triplets] summed over ranks."""
-    real = distributed.all_reduce_sum
-
-    def recording(values):
-        out = real(values)
-        log.append([v / out[-1] for v in out[:-1]] + [out[-1]])
-        return out
-
-    distributed.all_reduce_sum = recording
+    def check(self, upto: int) -> None:
+        super().check(upto)
+        if upto == len(self.per_batch):
+            rows = self.per_batch
+            RecordingLog.epochs.append([[*(rows[b, :-1] / rows[b, -1]).tolist(), float(rows[b, -1])]
+                                        for b in range(len(rows))])
 
 
 def free_port() -> int:
@@ -95,17 +89,16 @@ def _worker(rank: int, world: int, port: int, folder, data) -> None:
                       LOCAL_RANK=str(rank), AGMAN_NO_MLFLOW="1")
     torch.set_num_threads(1)
     try:
-        # compare: the flip off, every batch's global losses kept
-        real_flip, real_reduce = images_module.draw_flip, distributed.all_reduce_sum
-        no_flip()
-        batches = []
-        record_batches(batches)
+        # compare: every batch's global losses kept
+        real_log = loop_module.LossLog
+        loop_module.LossLog = RecordingLog
         cfg = COMPARE
         state = train(cfg, data, shared_paths(rank, folder / "compare", data, cfg))
-        torch.save({"batches": batches, "history": state.history}, folder / "compare" / f"rank{rank}.pt")
-        images_module.draw_flip, distributed.all_reduce_sum = real_flip, real_reduce
+        torch.save({"batches": RecordingLog.epochs[-1], "history": state.history},
+                   folder / "compare" / f"rank{rank}.pt")
+        loop_module.LossLog = real_log
 
-        # resume (the flip on): a straight run, and one interrupted at the start of epoch 2, resumed
+        # resume: a straight run, and one interrupted at the start of epoch 2, resumed
         cfg = RESUME
         train(cfg, data, shared_paths(rank, folder / "straight", data, cfg))
         resumed = shared_paths(rank, folder / "resumed", data, cfg)
@@ -121,7 +114,7 @@ def _worker(rank: int, world: int, port: int, folder, data) -> None:
         with pytest.raises(KeyboardInterrupt):
             train(cfg, data, resumed)
         trained = []  # the epochs the resumed call trains: 2 only, epoch 1 comes from last.pt
-        loop_module._train_epoch = lambda *args: trained.append(args[6] + 1) or real_epoch(*args)
+        loop_module._train_epoch = lambda *args: trained.append(args[4] + 1) or real_epoch(*args)
         state = train(cfg, data, resumed)
         loop_module._train_epoch = real_epoch
         torch.save({"epoch": state.epoch, "trained": trained}, folder / f"resumed{rank}.pt")
@@ -155,12 +148,9 @@ def ddp_runs(tmp_path_factory, demo_data):
 def test_two_processes_match_one_on_the_same_global_batches(ddp_runs, tmp_path, demo_data, monkeypatch):
     cfg = COMPARE
 
-    monkeypatch.setattr(images_module, "draw_flip", images_module.draw_flip)  # restored after
-    monkeypatch.setattr(distributed, "all_reduce_sum", distributed.all_reduce_sum)
-    no_flip()
-    single_batches = []
-    record_batches(single_batches)
+    monkeypatch.setattr(loop_module, "LossLog", RecordingLog)
     single = train(cfg, demo_data, make_paths(tmp_path / "single", demo_data, cfg))
+    single_batches = RecordingLog.epochs[-1]
 
     ddp = torch.load(ddp_runs / "compare" / "rank0.pt", weights_only=False)
     other = torch.load(ddp_runs / "compare" / "rank1.pt", weights_only=False)
@@ -189,7 +179,6 @@ def test_two_processes_match_one_on_the_same_global_batches(ddp_runs, tmp_path, 
 @gloo
 @pytest.mark.slow
 def test_two_process_run_resumes_to_the_same_result(ddp_runs):
-    # The flip on: bit-equal only if each rank's random stream is restored.
     for r in range(2):
         resumed = torch.load(ddp_runs / f"resumed{r}.pt")
         assert resumed["epoch"] == 2 and resumed["trained"] == [2], resumed
@@ -198,26 +187,27 @@ def test_two_process_run_resumes_to_the_same_result(ddp_runs):
     assert [r["loss"] for r in a["state"]["history"]] == [r["loss"] for r in b["state"]["history"]]
     for key in a["model"]:
         torch.testing.assert_close(a["model"][key], b["model"][key], rtol=0, atol=0, msg=key)
-    ranks = a["rng_ranks"]
-    assert len(ranks) == 2 and not torch.equal(ranks[0]["torch"], ranks[1]["torch"])  # streams of their own
+    assert len(a["rng_ranks"]) == 2  # every rank's random state, to resume each
 
 
 def test_shards_are_contiguous_disjoint_and_cover_each_batch():
     for n, batch, world in [(13, 8, 2), (16, 8, 4), (17, 8, 4), (10, 4, 1)]:
-        per_rank = [list(distributed.ShardedBatches(n, batch, r, world)) for r in range(world)]
-        union = [sum((p[k] for p in per_rank), []) for k in range(len(per_rank[0]))]
+        per_rank = [distributed.ShardedBatches(n, batch, r, world) for r in range(world)]
+        union = [sum((list(p[k]) for p in per_rank), []) for k in range(len(per_rank[0]))]
         expected = [list(range(s, min(s + batch, n))) for s in range(0, n, batch)]
         if n % batch and n % batch < world:
             expected = expected[:-1]  # a last batch smaller than the process count is left out
         assert union == expected
-        assert all(max(map(len, b)) - min(map(len, b)) <= 1 for b in zip(*per_rank))
+        assert all(max(map(len, b)) - min(map(len, b)) <= 1 for b in zip(*[[p[k] for k in range(len(p))]
+                                                                          for p in per_rank]))
     assert list(distributed.shard(0, 5, 0, 2)) == [0, 1, 2] and list(distributed.shard(0, 5, 1, 2)) == [3, 4]
 
 
 def test_single_process_batches_are_the_dataloaders():
     from torch.utils.data import BatchSampler, SequentialSampler
 
-    assert list(distributed.ShardedBatches(21, 8)) == list(BatchSampler(SequentialSampler(range(21)), 8, False))
+    batches = distributed.ShardedBatches(21, 8)
+    assert [list(batches[k]) for k in range(len(batches))] == list(BatchSampler(SequentialSampler(range(21)), 8, False))
 
 
 def test_batch_size_must_split_over_the_processes(monkeypatch):
@@ -228,7 +218,7 @@ def test_batch_size_must_split_over_the_processes(monkeypatch):
         check_cells(dataclasses.replace(Config(), train=TrainConfig(batch_size=16, nproc=3)))
 
 
-def test_claim_gpus_takes_free_ones_and_sets_visible_devices(tmp_path, monkeypatch):
+def test_claim_gpus_takes_free_slots_on_distinct_gpus_and_sets_visible_devices(tmp_path, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     try:
         assert distributed.claim_gpus(1, pool="", lock_dir=tmp_path) == []  # no pool: nothing changes
@@ -236,12 +226,43 @@ def test_claim_gpus_takes_free_ones_and_sets_visible_devices(tmp_path, monkeypat
         assert distributed.claim_gpus(1, pool="0,1,2", lock_dir=tmp_path) == ["0"]
         assert distributed.claim_gpus(2, pool="0,1,2", lock_dir=tmp_path) == ["1", "2"]  # 0 is held
         assert os.environ["CUDA_VISIBLE_DEVICES"] == "1,2"
-        with pytest.raises(ValueError, match="has 3 GPUs but the job needs 4"):
+        with pytest.raises(ValueError, match="has 3 distinct GPUs but the job needs 4"):
             distributed.claim_gpus(4, pool="0,1,2", lock_dir=tmp_path)
     finally:
         distributed.release_gpus()
     assert distributed.claim_gpus(3, pool="0,1,2", lock_dir=tmp_path) == ["0", "1", "2"]  # released
     distributed.release_gpus()
+    # A GPU named twice is two slots: two jobs share it, a third waits.
+    pool = "0,0,1,1"
+    assert distributed.gpu_slots(pool) == [("0", 0), ("0", 1), ("1", 0), ("1", 1)]
+    try:
+        taken = [distributed.claim_gpus(1, pool=pool, lock_dir=tmp_path) for _ in range(4)]
+        assert taken == [["0"], ["0"], ["1"], ["1"]]
+        with pytest.raises(ValueError, match="has 2 distinct GPUs but the job needs 3"):
+            distributed.claim_gpus(3, pool=pool, lock_dir=tmp_path)
+    finally:
+        distributed.release_gpus()
+    try:
+        assert distributed.claim_gpus(2, pool=pool, lock_dir=tmp_path) == ["0", "1"]  # two ranks, two GPUs
+    finally:
+        distributed.release_gpus()
+
+
+def test_a_full_pool_makes_the_next_job_wait(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    sleeps = []
+
+    def release_after_first_wait(seconds):
+        sleeps.append(seconds)
+        distributed.release_gpus()  # the other job ends
+
+    monkeypatch.setattr(distributed.time, "sleep", release_after_first_wait)
+    try:
+        assert distributed.claim_gpus(1, pool="0", lock_dir=tmp_path) == ["0"]
+        assert distributed.claim_gpus(1, pool="0", lock_dir=tmp_path, poll_s=7) == ["0"]
+        assert sleeps == [7]
+    finally:
+        distributed.release_gpus()
 
 
 def test_train_stage_with_nproc_relaunches_itself_under_torchrun(monkeypatch):

@@ -7,8 +7,10 @@ import pytest
 import torch
 
 from agman.config import Config
+from agman.data.images import draw_flips
 from agman.data.triplets import sample_triplets
 from agman.training import loop as loop_module
+from agman.training import step as step_module
 from agman.training.checkpoint import load_checkpoint
 from agman.training.loop import TrainPaths, train
 from tests.helpers import ci_config
@@ -73,20 +75,25 @@ def test_changed_config_does_not_resume(tmp_path, demo_root, demo_data, caplog):
     assert paths.curves.read_text().splitlines()[0].startswith("epoch,loss,triplet,cls")
 
 
-def test_non_finite_loss_names_epoch_and_batch(tmp_path, demo_root, demo_data, monkeypatch):
+@pytest.mark.parametrize("every, steps", [(1, 2), (2, 2), (50, 3)])
+def test_non_finite_loss_names_epoch_and_batch(tmp_path, demo_root, demo_data, monkeypatch, every, steps):
+    """A NaN at batch 2 stops the run naming batch 2, at the first read of the losses after it:
+    after batch 2 when they are read every batch or every 2, at the epoch's end (batch 3) otherwise."""
     cfg = tiny_config(demo_root, epochs=1)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, check_every=every))
     paths = make_paths(tmp_path, demo_data, cfg)
     calls = {"n": 0}
-    real = loop_module.triplet_ranking_loss
+    real = step_module.triplet_ranking_loss
 
     def nan_on_second_batch(*args, **kwargs):
         calls["n"] += 1
         value = real(*args, **kwargs)
         return value * float("nan") if calls["n"] == 2 else value
 
-    monkeypatch.setattr(loop_module, "triplet_ranking_loss", nan_on_second_batch)
-    with pytest.raises(FloatingPointError, match="at epoch 1, batch 2"):
+    monkeypatch.setattr(step_module, "triplet_ranking_loss", nan_on_second_batch)
+    with pytest.raises(FloatingPointError, match=r"at epoch 1, batch 2: loss=nan, triplet=nan, cls=\d"):
         train(cfg, demo_data, paths)
+    assert calls["n"] == steps
 
 
 def test_missing_triplet_file_is_named(tmp_path, demo_root, demo_data):
@@ -146,18 +153,18 @@ def test_a_resumed_run_trains_only_the_epochs_after_last_pt(tmp_path, demo_root,
     real_epoch = loop_module._train_epoch
     trained: list[int] = []
 
-    def counting(cfg, model, weighting, optimizer, data, paths, epoch, *args):
+    def counting(cfg, run, data, paths, epoch):
         trained.append(epoch + 1)
         if epoch == 1:
             raise KeyboardInterrupt("simulated interruption in epoch 2")
-        return real_epoch(cfg, model, weighting, optimizer, data, paths, epoch, *args)
+        return real_epoch(cfg, run, data, paths, epoch)
 
     monkeypatch.setattr(loop_module, "_train_epoch", counting)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, demo_data, paths)
     assert trained == [1, 2] and load_checkpoint(paths.last)["state"]["epoch"] == 1
     trained.clear()
-    monkeypatch.setattr(loop_module, "_train_epoch", lambda *a: trained.append(a[6] + 1) or real_epoch(*a))
+    monkeypatch.setattr(loop_module, "_train_epoch", lambda *a: trained.append(a[4] + 1) or real_epoch(*a))
     state = train(cfg, demo_data, paths)
     assert trained == [2, 3]  # epoch 1 came from last.pt, not from training it again
     assert [r["epoch"] for r in state.history] == [1, 2, 3]
@@ -170,8 +177,8 @@ def test_best_pt_holds_the_epoch_of_the_best_validation_score(tmp_path, demo_roo
     scores = iter([0.3, 0.9, 0.5])
     weights_at: dict[int, dict] = {}
 
-    def scripted(model, data, split, cfg, device):
-        out = real_evaluate(model, data, split, cfg, device)
+    def scripted(model, data, split, cfg, device, feed):
+        out = real_evaluate(model, data, split, cfg, device, feed)
         epoch = len(weights_at) + 1
         weights_at[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
         score = next(scores)
@@ -204,3 +211,44 @@ def test_only_a_strictly_higher_score_replaces_best_pt():
     assert loop_module.improves(0.9, 0.3) and not loop_module.improves(0.5, 0.9)
     assert not loop_module.improves(0.9, 0.9)  # a tie keeps the earlier epoch
     assert loop_module.improves(0.0, float("-inf"))  # the first epoch always writes best.pt
+
+
+@pytest.mark.parametrize("feed, workers", [("host", 2), ("device", 0)])
+def test_the_pixels_a_run_trains_on_do_not_depend_on_the_feed(tmp_path, demo_data, feed, workers):
+    """The same weights, bit for bit, whether DataLoader workers read the batches or the whole
+    cache is held on the device: the feed moves pixels, the flips are the run's."""
+    def weights_after(folder, feed, workers):
+        cfg = tiny_config("unused", epochs=1)
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, feed=feed, num_workers=workers))
+        train(cfg, demo_data, make_paths(folder, demo_data, cfg))
+        return load_checkpoint(folder / "run" / "last.pt")["model"]
+
+    reference = weights_after(tmp_path / "main", "host", 0)
+    other = weights_after(tmp_path / "other", feed, workers)
+    for key in reference:
+        assert torch.equal(reference[key], other[key]), key
+
+
+
+def test_each_step_gets_its_triplets_images_with_their_own_flips_and_attributes(tmp_path, demo_data, monkeypatch):
+    """Batch k of an epoch: the anchors, then the positives, then the negatives of triplet rows
+    [kB, (k+1)B), each with the coin draw_flips gave that image and its triplet's attribute."""
+    cfg = tiny_config("unused", epochs=1)
+    paths = make_paths(tmp_path, demo_data, cfg)
+    seen = []
+    real = step_module.TrainStep.__call__
+
+    def recording(self, images, flips, attrs, scale=1.0):
+        seen.append((images.clone(), flips.clone(), attrs.clone()))
+        return real(self, images, flips, attrs, scale)
+
+    monkeypatch.setattr(step_module.TrainStep, "__call__", recording)
+    train(cfg, demo_data, paths)
+    triplets = np.load(paths.triplet_dir / "epoch_000.npy")
+    flips = draw_flips(cfg.train.seed, 0, len(triplets))
+    assert len(seen) == 3
+    for k, (images, got_flips, attrs) in enumerate(seen):
+        rows = triplets[8 * k:8 * (k + 1)]
+        assert torch.equal(images, demo_data.cache.batch(demo_data.entries[rows[:, :3]].T.reshape(-1)))
+        assert torch.equal(got_flips, torch.from_numpy(flips[8 * k:8 * (k + 1)].T.reshape(-1).copy()))
+        assert attrs.tolist() == rows[:, 3].tolist() * 3
