@@ -370,3 +370,17 @@ def test_half_precision_embeddings_are_scored_in_float32_as_their_float32_copies
     for dtype in (torch.bfloat16, torch.float16):
         got = average_precisions(q.to(dtype), ql, c.to(dtype), cl)
         assert np.array_equal(got, average_precisions(q.to(dtype).float(), ql, c.to(dtype).float(), cl))
+
+
+@pytest.mark.parametrize("n", [60, 5000])  # within and beyond a GPU's shared-memory sort of one row
+def test_the_float32_key_order_is_the_stable_sorts_order(n):
+    from agman.metrics import _rank_order
+
+    rng = np.random.default_rng(5)
+    values = np.array([-1.0, -0.5, -0.0, 0.0, 1e-30, -1e-30, 0.25, 1.0], dtype=np.float32)
+    sim = torch.from_numpy(np.concatenate([rng.choice(values, size=(6, n)),  # ties and signed zeros
+                                           rng.uniform(-1, 1, (6, n)).astype(np.float32),
+                                           np.full((1, n), 0.5, dtype=np.float32)]))  # one row all tied
+    expected = torch.sort(sim, dim=1, descending=True, stable=True).indices
+    assert torch.equal(_rank_order(sim), expected)
+    assert torch.equal(_rank_order(sim.double()), expected)
