@@ -137,7 +137,9 @@ class TrainConfig:
     # replay each full batch's training step from a CUDA graph (agman.training.step; CUDA only,
     # one process): the same computation without launching its kernels one by one from Python
     cuda_graphs: bool = True
-    cudnn_benchmark: bool = True  # let cuDNN time its algorithms for the fixed shapes (CUDA only)
+    # let cuDNN time its algorithms for the fixed shapes (CUDA only). Off: on an H200 it gained
+    # nothing at batch 16 and made reruns differ in the last bits (BENCHMARKS.md "GPU")
+    cudnn_benchmark: bool = False
     check_every: int = 50  # batches between the host's reads of the losses (a non-finite loss stops the run)
     max_batches: int = 0  # stop each epoch after this many batches (0 = all; for smoke runs)
     # processes (GPUs) one cell trains on: > 1 makes the train stage relaunch itself under torchrun
