@@ -101,3 +101,25 @@ class PeakRSS:
         self.peak = max(self.peak, _rss_bytes())
         self.increase_mb = (self.peak - self.start) / 2**20
         return False
+
+
+def plant_imagenet_weights(torch_home: Path, backbone: str = "resnet50") -> Path:
+    """A random state dict saved where torchvision keeps ``backbone``'s ImageNet weights under
+    ``torch_home``, for machines that cannot download them: ``model.pretrained: true`` then runs
+    its real loading path (the numbers are not ImageNet-initialised ones)."""
+    import torchvision
+
+    from agman.models.backbone import weights_file
+
+    previous = os.environ.get("TORCH_HOME")
+    os.environ["TORCH_HOME"] = str(torch_home)
+    try:
+        path = weights_file(backbone)
+    finally:
+        if previous is None:
+            del os.environ["TORCH_HOME"]
+        else:
+            os.environ["TORCH_HOME"] = previous
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(getattr(torchvision.models, backbone)(weights=None).state_dict(), path)
+    return path

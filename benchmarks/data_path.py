@@ -1,24 +1,26 @@
-"""Images per second per CPU core into 224 px training tensors: full-size JPEG decode vs the cache.
+"""Images per second into 224 px training batches: full-size JPEG decode vs the cache, per CPU
+core and through the feeds (agman.data.feed), and on a GPU the alternatives to CPU decoding.
 
+Per core (one process, one torch thread):
 (a) ``decode``: what the public code does per item: open a full-size JPEG with PIL, convert to
     RGB, torchvision Resize(224) + CenterCrop(224) + RandomHorizontalFlip + ToTensor + Normalize.
-(b) ``cache_jpeg`` / ``cache_array``: what a DataLoader worker does per image today: read the
-    resized cache (agman.data.cache.write_cache, both formats) through ImageCache and draw the
-    flip (agman.data.images.draw_flip); the pixels leave as uint8 and agman.data.images.normalise
-    mirrors and normalises whole batches on the training device.
-``cache_jpeg_float`` / ``cache_array_float`` are (b) with the float conversion and normalisation
-done per image on the CPU, as the datasets did before it moved to the device;
-``cache_jpeg_v2_transform`` is that with torchvision's v2 transform. ``normalise_cpu`` is the
-batch normalisation itself on the CPU (batches of 48 images), what the main process pays when
-there is no GPU. Single process, one torch thread: images/s per core.
+(b) ``cache_jpeg`` / ``cache_array``: one image read from the resized cache (ImageCache[i]);
+    ``cache_jpeg_batch`` / ``cache_array_batch``: 48 at once (ImageCache.batch, what a feed's
+    worker does per batch of 16 triplets), per image. The pixels leave as uint8 and
+    agman.data.images.normalise mirrors and normalises whole batches on the training device;
+    ``normalise_cpu`` is that normalisation on the CPU (batches of 48), what a CPU run pays.
+Feeds (``--feed-workers``): ``data.feed: host`` (DataLoader workers, pinned memory, copied to
+``--device``) over each cache format, batches of 48 random entries, images/s in all; with a
+CUDA ``--device`` also ``data.feed: device`` (the array cache in GPU memory) and batched JPEG
+decoding on the GPU (``torchvision.io.decode_jpeg(device="cuda")``) of the cached JPEGs, whose
+pixels are compared with Pillow's.
 
 The photos are synthesised (smooth gradients, soft blobs, texture and sensor noise, 512x680,
-quality 90) in a temporary folder, so their size and entropy resemble FashionAI's. The loader
-check runs a DataLoader (batch 16, in the main process and with 2 workers) over a TripletDataset
-(3 images per item) on the cache, collation into (16, 3, 224, 224) uint8 batches included.
+quality 90) in a temporary folder, so their size and entropy resemble FashionAI's.
 
     python benchmarks/data_path.py                    # 200 photos, 3 passes
-    python benchmarks/data_path.py --images 8 --repeats 1 --loader-items 8   # toy
+    python benchmarks/data_path.py --device cuda --images 2000 --feed-workers 1 2 4   # on the GPU machine
+    python benchmarks/data_path.py --images 8 --repeats 1 --feed-batches 4   # toy
 """
 
 from __future__ import annotations
@@ -34,12 +36,11 @@ import common  # noqa: F401  (puts the repo root first on sys.path)
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import DataLoader
 from torchvision import transforms as T
-from torchvision.transforms import v2
 
 from agman.data.cache import ImageCache, write_cache
-from agman.data.images import IMAGENET_MEAN, IMAGENET_STD, TripletDataset, draw_flip, normalise
+from agman.data.feed import DeviceFeed, HostFeed
+from agman.data.images import IMAGENET_MEAN, IMAGENET_STD, normalise
 
 SIZE = 224
 # Published training throughput of ResNet-50 at 224 px (docs/performance.md), not measured here.
@@ -100,25 +101,45 @@ def per_core_rate(load_one, n: int, repeats: int) -> tuple[float, list[float]]:
     return statistics.median(rates), rates
 
 
-def loader_rate(cache: ImageCache, n_items: int, workers: int, batch: int, epochs: int, seed: int) -> dict:
-    """Images/s through a DataLoader over TripletDataset (3 images per item); epoch 1 is a warm-up
-    (worker start), the median is over the later epochs."""
+def feed_rate(feed, n_entries: int, batches: int, passes: int, seed: int) -> dict:
+    """Images/s through ``feed`` over ``batches`` batches of 48 random entries, on its device
+    (synchronised); the first pass (worker start) is a warm-up, the median is over the others."""
     rng = np.random.default_rng(seed)
-    triplets = np.column_stack([rng.integers(0, len(cache), (n_items, 3)), rng.integers(0, 8, n_items)])
-    loader = DataLoader(TripletDataset(cache, np.arange(len(cache)), triplets), batch_size=batch,
-                        num_workers=workers, persistent_workers=workers > 0, shuffle=False)
+    entries = [rng.integers(0, n_entries, 48) for _ in range(batches)]
+    sync = torch.cuda.synchronize if feed.device.type == "cuda" else (lambda: None)
     rates = []
-    for epoch in range(epochs + 1):
+    for k in range(passes + 1):
         start = time.perf_counter()
-        shapes = None
-        for a, p, n, attr, _ in loader:
-            shapes = shapes or [list(a.shape), list(p.shape), list(n.shape), list(attr.shape)]
-        if epoch:
-            rates.append(3 * n_items / (time.perf_counter() - start))
-    rate = statistics.median(rates)
-    return {"workers": workers, "items": n_items, "images_per_item": 3, "batch": batch,
-            "images_per_s": rate, "images_per_s_per_worker": rate / max(workers, 1),
-            "images_per_s_all_epochs": rates, "batch_shapes": shapes}
+        shape = None
+        for images in feed(entries):
+            shape = shape or list(images.shape)
+        sync()
+        if k:
+            rates.append(48 * batches / (time.perf_counter() - start))
+    return {"images_per_s": statistics.median(rates), "images_per_s_all_passes": rates, "batch_shape": shape}
+
+
+def gpu_decode(cache: ImageCache, batches: int, seed: int) -> dict:
+    """Batched nvJPEG decoding of the cached JPEGs on the GPU: images/s and the largest pixel
+    difference from Pillow's decoding of the same files (0 would make it a drop-in for the CPU path)."""
+    from torchvision.io import decode_jpeg
+
+    rng = np.random.default_rng(seed)
+    blob, offsets = np.fromfile(cache.folder / "images.bin", dtype=np.uint8), np.load(cache.folder / "offsets.npy")
+    data = [torch.from_numpy(blob[offsets[i]:offsets[i + 1]].copy()) for i in range(len(cache))]  # the JPEG files
+    entries = [rng.integers(0, len(cache), 48) for _ in range(batches)]
+    decode_jpeg([data[i] for i in entries[0]], device="cuda")  # warm-up: the decoder's start
+    torch.cuda.synchronize()
+    start = time.perf_counter()
+    for batch in entries:
+        decode_jpeg([data[i] for i in batch], device="cuda")
+    torch.cuda.synchronize()
+    rate = 48 * batches / (time.perf_counter() - start)
+    gpu = torch.stack(decode_jpeg(data[:48], device="cuda")).cpu()
+    pil = cache.batch(np.arange(min(48, len(cache))))
+    diff = (gpu[:len(pil)].int() - pil.int()).abs()
+    return {"images_per_s": rate, "max_abs_diff_levels_vs_pillow": int(diff.max()),
+            "share_of_pixels_differing": float((diff > 0).float().mean())}
 
 
 def compare_pixels(photo_dir: Path, names: list[str], cache: ImageCache) -> dict:
@@ -143,19 +164,62 @@ def compare_pixels(photo_dir: Path, names: list[str], cache: ImageCache) -> dict
             "max_abs_diff_levels": float(d.max())}
 
 
+def per_core_rates(caches: dict, photos: Path, names: list[str], repeats: int) -> tuple[dict, dict, dict]:
+    """Images/s per core of each path (module docstring), their tensors' shapes and every pass."""
+    train_decode = decode_transform(train=True)
+    batch = torch.stack([caches["array"][i % len(caches["array"])] for i in range(48)])
+    n = len(names)
+
+    def batched(cache):  # 48 entries per call: rate per image = 48 x calls/s
+        return lambda i: cache.batch(np.arange(i, i + 48) % n)
+
+    paths = {
+        "decode": (lambda i: decode_item(photos / names[i], train_decode), 1),
+        "cache_jpeg": (lambda i: caches["jpeg"][i], 1),
+        "cache_array": (lambda i: caches["array"][i], 1),
+        "cache_jpeg_batch": (batched(caches["jpeg"]), 48),
+        "cache_array_batch": (batched(caches["array"]), 48),
+    }
+    rates, shapes, passes = {}, {}, {}
+    for name, (load, per_call) in paths.items():
+        shapes[name] = list(load(0).shape[-3:])
+        calls = n if per_call == 1 else max(1, n // per_call)
+        rate, all_passes = per_core_rate(load, calls, repeats)
+        rates[name], passes[name] = rate * per_call, [r * per_call for r in all_passes]
+    flips = torch.arange(len(batch)) % 2 == 0
+    seconds, _ = common.median_seconds(lambda: normalise(batch, flips), max(3, repeats))
+    rates["normalise_cpu"] = len(batch) / seconds
+    return rates, shapes, passes
+
+
+def feed_rates(caches: dict, args, device: torch.device) -> dict:
+    """Images/s of each feed and cache format, and on CUDA of the GPU-side alternatives."""
+    out = {}
+    for fmt, cache in caches.items():
+        for workers in args.feed_workers:
+            out[f"host_{fmt}_workers_{workers}"] = feed_rate(HostFeed(cache, device, workers), len(cache),
+                                                             args.feed_batches, args.feed_passes, args.seed)
+    if device.type == "cuda":
+        out["device_array"] = feed_rate(DeviceFeed(caches["array"], device), len(caches["array"]),
+                                        args.feed_batches, args.feed_passes, args.seed)
+        out["gpu_decode_jpeg"] = gpu_decode(caches["jpeg"], args.feed_batches, args.seed)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=200, help="distinct synthetic photos")
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--height", type=int, default=680)
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over the photos")
-    parser.add_argument("--loader-items", type=int, default=300, help="triplets for the DataLoader check")
-    parser.add_argument("--loader-workers", type=int, nargs="+", default=[0, 2],
-                        help="DataLoader worker counts to measure (0 = in the main process)")
-    parser.add_argument("--loader-epochs", type=int, default=3)
-    parser.add_argument("--loader-format", default="jpeg", choices=["jpeg", "array"])
+    parser.add_argument("--feed-workers", type=int, nargs="+", default=[0, 2],
+                        help="DataLoader worker counts of the host feed (0 = in the main process)")
+    parser.add_argument("--feed-batches", type=int, default=50, help="batches of 48 images per feed pass")
+    parser.add_argument("--feed-passes", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="where the feeds deliver (cuda: also the GPU paths)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    device = torch.device(args.device)
 
     result = {"benchmark": "data_path", "args": vars(args), "machine": common.machine()}
     threads = torch.get_num_threads()
@@ -173,34 +237,9 @@ def main(argv: list[str] | None = None) -> dict:
 
         torch.set_num_threads(1)  # one core: PIL is single-threaded, and so is every path here
         try:
-            train_decode = decode_transform(train=True)
-            v2_train = v2.Compose([v2.RandomHorizontalFlip(), v2.ToDtype(torch.float32, scale=True),
-                                   v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)])  # the transform before cd65805
-
-            def uint8_item(cache, i):  # what TripletDataset does per image
-                draw_flip(True)
-                return cache[i]
-
-            def float_item(cache, i):  # the per-image CPU normalisation the datasets did before
-                return normalise(cache[i][None], torch.tensor([draw_flip(True)]))[0]
-
-            batch = torch.stack([caches["array"][i % len(caches["array"])] for i in range(48)])
-            paths = {
-                "decode": lambda i: decode_item(photos / names[i], train_decode),
-                "cache_jpeg": lambda i: uint8_item(caches["jpeg"], i),
-                "cache_array": lambda i: uint8_item(caches["array"], i),
-                "cache_jpeg_float": lambda i: float_item(caches["jpeg"], i),
-                "cache_array_float": lambda i: float_item(caches["array"], i),
-                "cache_jpeg_v2_transform": lambda i: v2_train(caches["jpeg"][i]),
-            }
-            rates, shapes = {}, {}
-            for name, load in paths.items():
-                shapes[name] = list(load(0).shape)
-                rates[name], result.setdefault("images_per_s_all_repeats", {})[name] = \
-                    per_core_rate(load, args.images, args.repeats)
-            flips = torch.arange(len(batch)) % 2 == 0
-            seconds, _ = common.median_seconds(lambda: normalise(batch, flips), max(3, args.repeats))
-            rates["normalise_cpu"] = len(batch) / seconds
+            rates, shapes, passes = per_core_rates(caches, photos, names, args.repeats)
+            result["images_per_s_all_repeats"] = passes
+            result["feeds"] = feed_rates(caches, args, device)
         finally:
             torch.set_num_threads(threads)
         result["images_per_s_per_core"] = rates
@@ -210,13 +249,6 @@ def main(argv: list[str] | None = None) -> dict:
         # Cores one GPU would need to be fed at the published ResNet-50 rates, per path.
         result["cores_to_feed_anchor"] = {
             anchor: {k: round(img_s / v, 1) for k, v in rates.items()} for anchor, img_s in ANCHORS.items()}
-        torch.set_num_threads(1)  # workers use one thread each; so does the main process here
-        try:
-            result["loader"] = {f"workers_{w}": loader_rate(caches[args.loader_format], args.loader_items, w, 16,
-                                                            args.loader_epochs, args.seed)
-                                for w in args.loader_workers}
-        finally:
-            torch.set_num_threads(threads)
     result["machine_after"] = {"load_average_1_5_15min": common.machine().get("load_average_1_5_15min")}
     print(json.dumps(result, indent=2))
     return result
