@@ -5,14 +5,22 @@ temp workspace land in the same database), where the repo root is ``DVC_ROOT`` w
 the stage. ``MLFLOW_TRACKING_URI`` overrides it, e.g. to point at a team's MLflow server.
 Each profile has its own experiment, ``agman-<profile>``, so that only comparable runs sit
 together; ``MLFLOW_EXPERIMENT_NAME`` overrides it.
+
+Jobs running in parallel share the SQLite file, and MLflow creates and migrates its schema on a
+process's first access: two processes doing that at once break it ("Online migration expected to
+match one row"). So every access of a local SQLite store here holds an exclusive lock on the file
+``<database>.lock`` (``store_lock``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import functools
 import logging
 import os
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +80,31 @@ def _experiment_id(mlflow, name: str) -> str:
     return mlflow.create_experiment(name, artifact_location=location)
 
 
+@contextlib.contextmanager
+def store_lock() -> Iterator[None]:
+    """Exclusive use of the tracking store while the block runs, when it is a local SQLite file
+    (a server serialises its own writes); the kernel drops the lock if the process dies."""
+    uri = tracking_uri()
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    with open(uri.removeprefix("sqlite:///") + ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _locked(method):
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with store_lock():
+            return method(*args, **kwargs)
+
+    return wrapper
+
+
 def _mlflow():
     import mlflow  # here, not at the top: it takes seconds, and AGMAN_NO_MLFLOW runs never need it
 
@@ -86,6 +119,7 @@ class MlflowRun:
     ``(mlflow dataset, context)`` pairs, e.g. the split a run trained on with context "training".
     """
 
+    @_locked
     def __init__(self, stage: str, params: dict[str, Any], *, name: str, profile: str,
                  parent_run_id: str | None = None, tags: dict[str, str] | None = None,
                  inputs: Sequence[tuple[Any, str]] = (), system_metrics: bool | None = False):
@@ -111,6 +145,7 @@ class MlflowRun:
         self._started(mlflow, run)
 
     @classmethod
+    @_locked
     def reopen(cls, run_id: str, system_metrics: bool | None = False) -> MlflowRun:
         """An interrupted run, resumed with the name, experiment, params and inputs it started with."""
         mlflow = _mlflow()
@@ -122,14 +157,18 @@ class MlflowRun:
         self._mlflow, self.run, self.run_id = mlflow, run, run.info.run_id
         log.info("MLflow run %s (%s) at %s", self.run_id, run.info.run_name, tracking_uri())
 
+    @_locked
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self._mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
 
+    @_locked
     def log_artifact(self, path: str | Path) -> None:
         self._mlflow.log_artifact(str(path))
 
+    @_locked
     def log_dict(self, data: dict, name: str) -> None:
         self._mlflow.log_dict(data, name)
 
+    @_locked
     def end(self, status: str = "FINISHED") -> None:
         self._mlflow.end_run(status=status)

@@ -1,4 +1,7 @@
-from agman.tracking.mlflow_run import experiment_name, project_root, system_metrics, tracking_uri
+import multiprocessing
+import os
+
+from agman.tracking.mlflow_run import MlflowRun, experiment_name, project_root, system_metrics, tracking_uri
 
 
 def test_tracking_uri_is_absolute_under_dvc_root(monkeypatch, tmp_path):
@@ -37,3 +40,34 @@ def test_system_metrics_are_sampled_on_cuda_only_unless_mlflows_switch_is_set(mo
     assert system_metrics(on_cuda=True) is True and system_metrics(on_cuda=False) is False
     monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
     assert system_metrics(on_cuda=False) is None  # None: MLflow reads its own switch
+
+
+def _start_run_at_once(barrier, root, index, results) -> None:
+    """One of several jobs creating a run in the same fresh SQLite store at the same moment."""
+    os.environ["DVC_ROOT"] = root
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    barrier.wait()
+    try:
+        run = MlflowRun("train", {"job": index}, name=f"job {index}", profile="ci")
+        run.log_metrics({"loss": 1.0}, step=1)
+        run.end()
+        results.put((index, "ok"))
+    except Exception as err:  # reported, so the test names it
+        results.put((index, f"{type(err).__name__}: {err}"[:300]))
+
+
+def test_jobs_starting_together_on_a_fresh_store_all_log(tmp_path):
+    """Without the store lock, MLflow's schema migration breaks when two processes run it at once
+    (seen with `dvc queue start -j 2` on a new mlflow.db): every job here failed."""
+    import mlflow  # noqa: F401  (imported before forking, so the jobs reach the store together)
+
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(3), context.Queue()
+    jobs = [context.Process(target=_start_run_at_once, args=(barrier, str(tmp_path), i, results)) for i in range(3)]
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(timeout=120)
+    outcomes = dict(results.get(timeout=5) for _ in jobs)
+    assert outcomes == {0: "ok", 1: "ok", 2: "ok"}, outcomes
+    assert (tmp_path / "mlflow.db.lock").is_file()
