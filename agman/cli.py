@@ -1,8 +1,9 @@
 """The ``agman`` command (``[project.scripts]`` in pyproject.toml; also ``python -m agman``).
 
     agman search --run <run folder or checkpoint> --image <query> --attribute <name> [...]
+    agman parallel --gpus 0,1 [--jobs-per-gpu K]     # the table cells several at a time, then dvc repro
 
-The DVC stages have their own entry points (``stages/*.py``); this is for using a trained model.
+The DVC stages have their own entry points (``stages/*.py``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from agman import search
+from agman.pipeline import parallel
 from agman.pipeline.entry import one_line_errors
 
 
@@ -21,6 +23,11 @@ def main(argv: list[str] | None = None) -> None:
         description=search.__doc__.split("\n\n")[0])
     search.add_arguments(search_parser)
     search_parser.set_defaults(handler=search.run_cli)
+    parallel_parser = commands.add_parser(
+        "parallel", help="train the table cells several at a time (per GPU or on the CPU), then dvc repro",
+        description=parallel.__doc__.split("\n\n")[0])
+    parallel.add_arguments(parallel_parser)
+    parallel_parser.set_defaults(handler=parallel.run)
     args = parser.parse_args(argv)
     # A search's failures all come from its inputs (a missing file, an unknown attribute, an
     # unreadable image): one line naming the cause, not a traceback.

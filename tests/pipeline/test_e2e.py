@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -132,6 +133,56 @@ def test_whole_matrix_and_tables(reproduced):
     assert all("mlflow.parentRunId" in r.data.tags for r in evaluate)
     train_run = next(r for r in runs if r.data.tags["stage"] == "train" and r.data.tags["cell"] == "zappos-agman")
     assert [m.step for m in client.get_metric_history(train_run.info.run_id, "val_accuracy")] == [1]
+
+
+PARALLEL = ("fashionai-csn", "deepfashion-no_sa", "zappos-asenet_v2")  # cells the parallel test retrains
+
+
+def test_agman_parallel_trains_cells_two_to_a_slot_and_dvc_repro_then_trains_nothing(reproduced):
+    """README "Several GPUs": `agman parallel` with 2 jobs sharing one GPU slot, on a fresh
+    mlflow.db (the jobs must not race on its schema), one job killed midway; run again, it trains
+    only that cell, and `dvc repro tables` afterwards trains nothing."""
+    import psutil
+
+    dest, env, _ = reproduced
+    for cell in PARALLEL:
+        slot, variant = cell.split("-")
+        for folder in (dest / "runs" / slot / variant, dest / "reports" / "cells" / slot / variant):
+            shutil.rmtree(folder)
+    (dest / "mlflow.db").rename(dest / "mlflow.before-parallel.db")
+    victim = PARALLEL[1]
+    cmd = [sys.executable, "-m", "agman", "parallel", "--gpus", "0", "--jobs-per-gpu", "2"]
+    launcher = subprocess.Popen(cmd, cwd=dest, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = dest / "build" / "logs" / f"{victim}.log"
+    killed = False
+    while launcher.poll() is None and not killed:
+        if log.is_file() and "loss: triplet margin" in log.read_text():  # the cell started training
+            for proc in psutil.process_iter(["cmdline"]):
+                if proc.info["cmdline"] and proc.info["cmdline"][-2:] == ["stages.cell", victim]:
+                    proc.kill()
+                    killed = True
+        time.sleep(0.02)
+    out = launcher.communicate(timeout=600)[0]
+    assert killed and launcher.returncode == 2, out
+    assert f"error: cells failed: {victim} (exit -9" in out and "3 of 26 cells to train, 2 at a time" in out
+    assert "AGMAN_GPUS=0,0" in out
+
+    again = subprocess.run(cmd, cwd=dest, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=600)  # the same command again
+    out = again.stdout
+    assert again.returncode == 0, out
+    assert f"1 of 26 cells to train, 2 at a time (AGMAN_GPUS=0,0): {victim}" in out, out
+    assert "Running stage 'cell@" not in run(["dvc", "repro", "tables"], dest, env)
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], dest, env)
+    for cell in PARALLEL:
+        assert json.loads((dest / "reports" / "metrics" / f"{cell}.json").read_text())["n_seeds"] == 1
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{dest / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("agman-ci").experiment_id], "attributes.status = 'FINISHED'")
+    assert sorted((r.data.tags["cell"], r.data.tags["stage"]) for r in runs if "cell" in r.data.tags) == sorted(
+        (cell, stage) for cell in PARALLEL for stage in ("train", "evaluate"))
 
 
 def file_digests(folder: Path) -> dict[str, str]:
