@@ -2,7 +2,7 @@
 a module runs, and a digest of their code.
 
 Two things rest on it. The DVC graph: every stage must depend on all the project code its entry
-module runs (``tests/test_dvc_deps.py`` checks ``dvc.yaml`` against ``closure``). The run-reuse
+module runs (``tests/pipeline/test_dvc_deps.py`` checks ``dvc.yaml`` against ``closure``). The run-reuse
 fingerprint of a training run (``agman.training.loop.code_digest``): the code whose change makes a
 trained run stale is the closure of the training loop, not a hand-kept list.
 

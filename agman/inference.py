@@ -3,7 +3,6 @@ figures and the evaluation stage."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch
 from agman.config import ModelConfig, from_dict
 from agman.data.images import normalise
 from agman.device import autocast_context, pick_device, resolve_memory_format
+from agman.io import sha256_file
 from agman.models import build_model
 from agman.training.checkpoint import BEST_CHECKPOINT, load_checkpoint
 
@@ -26,14 +26,6 @@ class UnknownAttributeError(KeyError):
 
     def __str__(self) -> str:  # KeyError would print the message quoted
         return str(self.args[0])
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -59,7 +51,7 @@ class TrainedModel:
     @cached_property
     def digest(self) -> str:
         """SHA-256 of the checkpoint file: a retrained run gets new gallery embeddings."""
-        return _sha256_file(self.checkpoint)
+        return sha256_file(self.checkpoint)
 
     def attribute_index(self, name: str) -> int:
         if name not in self.attributes:

@@ -24,7 +24,7 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from agman.config import resolve
-from agman.config.matrix import cell_config
+from agman.pipeline.matrix import cell_config
 from agman.data.registry import dataset_spec
 from agman.models import build_model, trains_classification
 

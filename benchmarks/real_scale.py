@@ -120,7 +120,7 @@ def cache_baseline(work: Path, slot: str, n: int) -> dict:
 def bare_cache(work: Path, slot: str, n: int) -> dict:
     """What :func:`cache_baseline` runs in its own process: ``write_cache`` alone, timed."""
     from agman.config import load_config
-    from agman.config.matrix import slot_config
+    from agman.pipeline.matrix import slot_config
     from agman.data.cache import write_cache
     from agman.data.prepared import read_prepared
 

@@ -1,6 +1,6 @@
 """One config tree of frozen dataclasses mirroring ``params.yaml`` (``schema``), read and checked
-by ``load``; the per-slot and per-cell configs of the table matrix are in ``agman.config.matrix``
-(imported on its own: it knows the data registry, which the model and training code do not need).
+by ``load``. The per-slot and per-cell configs of the table matrix are the pipeline's
+(``agman.pipeline.matrix``): they know the data registry, which the model and training code do not.
 """
 
 from agman.config.load import (CELL_KEYS, PROTECTED_KEYS, ConfigError, fingerprint, flatten, from_dict,

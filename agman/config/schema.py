@@ -5,7 +5,7 @@ its meaning and the paper's value. Read this file beside ``params.yaml``.
 hold the paper's values; ``profiles.<name>`` holds named sets of overrides (``demo``, ``paper``,
 ``ci``) and the top-level ``profile`` picks one. Loading, type checking and profile merging are in
 ``agman.config.load``; the matrix of table cells (variants, per-slot and per-cell configs) in
-``agman.config.matrix``.
+``agman.pipeline.matrix``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class DatasetSource:
 class DataConfig:
     # dataset and root are set for each cell from datasets.<slot>; params.yaml does not set them
     dataset: str = "fashionai"
-    root: str = ""  # the slot's root (its default filled in by agman.config.matrix.slot_config)
+    root: str = ""  # the slot's root (its default filled in by agman.pipeline.matrix.slot_config)
     image_size: int = 224  # Resize(shorter side) + CenterCrop side (paper: 224)
     num_workers: int = 4  # DataLoader and image-cache worker processes (0 = in the main process)
     # how cached pixels reach the training device (agman.data.feed): host = DataLoader workers read

@@ -9,7 +9,6 @@ corrupted or swapped archive is reported, never silently used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from agman.io import write_file_atomically
+from agman.io import sha256_file, write_file_atomically
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +27,13 @@ class ChecksumError(RuntimeError):
     """A downloaded file does not match its recorded or pinned size/SHA-256."""
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _record_path(dest: Path) -> Path:
     return dest.with_name(dest.name + ".sha256")
 
 
 def verify(dest: Path, expected_sha256: str | None = None) -> dict:
     """Check ``dest`` against the pinned hash or its record; record it when there is none."""
-    actual = {"size": dest.stat().st_size, "sha256": sha256_of(dest)}
+    actual = {"size": dest.stat().st_size, "sha256": sha256_file(dest)}
     record = _record_path(dest)
     expected = {"sha256": expected_sha256} if expected_sha256 else None
     if expected is None and record.is_file():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from agman.config import Config
-from agman.config.matrix import slot_config
+from agman.pipeline.matrix import slot_config
 from agman.data.prepared import PreparedData, cache_prepared, read_prepared
 from agman.pipeline.layout import SlotPaths
 

@@ -16,7 +16,7 @@ import sys
 
 from agman import portable
 from agman.config import Config
-from agman.config.matrix import cell_config
+from agman.pipeline.matrix import cell_config
 from agman.evaluation import SCORE, evaluate, flat_metrics, mean_over_seeds
 from agman.inference import load_trained
 from agman.data.prepared import PreparedData

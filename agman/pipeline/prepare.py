@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from agman.config import Config
-from agman.config.matrix import slot_config
+from agman.pipeline.matrix import slot_config
 from agman.data.prepared import write_prepared
 from agman.data.registry import read_dataset
 from agman.pipeline.layout import SlotPaths

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from agman.config import Config, ConfigError, flatten, load_config, resolve
-from agman.config.matrix import slot_config
+from agman.pipeline.matrix import slot_config
 from agman.experiments import required_cells
 from tests.helpers import ROOT
 

@@ -6,7 +6,7 @@ import logging
 import pytest
 
 from agman.config import Config, DataConfig, DatasetSource, DemoConfig
-from agman.config.matrix import slot_config
+from agman.pipeline.matrix import slot_config
 from agman.data.acquire import images_sha256
 from agman.data.errors import MissingDataError
 from agman.data.registry import dataset_spec, read_dataset

@@ -9,7 +9,7 @@ import yaml
 
 from agman.config import resolve
 from agman.models import model_params
-from agman.config.matrix import cell_config
+from agman.pipeline.matrix import cell_config
 from agman.pipeline.params import cell_params, slot_params
 from tests.helpers import ROOT
 

@@ -4,7 +4,7 @@ import pytest
 import yaml
 
 from agman.config import Config, ConfigError, DataConfig, DatasetSource, resolve
-from agman.config.matrix import cell_config, slot_config
+from agman.pipeline.matrix import cell_config, slot_config
 from tests.helpers import ROOT
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from agman.config.load import ConfigError, variant_model
-from agman.config.schema import Config
+from agman.config import Config, ConfigError, variant_model
 from agman.data.registry import DATASET_NAMES, dataset_spec
 
 
