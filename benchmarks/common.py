@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -123,3 +124,10 @@ def plant_imagenet_weights(torch_home: Path, backbone: str = "resnet50") -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(getattr(torchvision.models, backbone)(weights=None).state_dict(), path)
     return path
+
+
+def report(result: dict) -> dict:
+    """A benchmark's result, with the load after it ran, printed as its one JSON object; returned."""
+    result["machine_after"] = {"load_average_1_5_15min": machine().get("load_average_1_5_15min")}
+    print(json.dumps(result, indent=2))
+    return result

@@ -26,7 +26,6 @@ quality 90) in a temporary folder, so their size and entropy resemble FashionAI'
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -249,9 +248,7 @@ def main(argv: list[str] | None = None) -> dict:
         # Cores one GPU would need to be fed at the published ResNet-50 rates, per path.
         result["cores_to_feed_anchor"] = {
             anchor: {k: round(img_s / v, 1) for k, v in rates.items()} for anchor, img_s in ANCHORS.items()}
-    result["machine_after"] = {"load_average_1_5_15min": common.machine().get("load_average_1_5_15min")}
-    print(json.dumps(result, indent=2))
-    return result
+    return common.report(result)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ against the bare work on the same matrices: one similarity matmul per type and a
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import tracemalloc
 
@@ -219,9 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
     ours = sum(d["ours_seconds"] for d in result["datasets"].values())
     result["total"] = {"ours_seconds": ours, "reference_seconds": ref, "speedup": ref / ours,
                        "max_abs_diff": max(d["max_abs_diff"] for d in result["datasets"].values())}
-    result["machine_after"] = {"load_average_1_5_15min": common.machine().get("load_average_1_5_15min")}
-    print(json.dumps(result, indent=2))
-    return result
+    return common.report(result)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ with random weights, in eval mode. Timed: one warm-up evaluation, then the media
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -92,8 +91,7 @@ def main(argv: list[str] | None = None) -> dict:
                         "candidates": out["n_candidates"], "seconds": seconds, "seconds_all": every,
                         "rows_per_s": len(table) / seconds}
             del feed
-    print(json.dumps(result, indent=2))
-    return result
+    return common.report(result)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 
 import common  # noqa: F401  (puts the repo root first on sys.path)
 import torch
@@ -118,8 +117,7 @@ def main(argv: list[str] | None = None) -> dict:
             "by_anchor": estimate,
         },
     }
-    print(json.dumps(result, indent=2))
-    return result
+    return common.report(result)
 
 
 if __name__ == "__main__":

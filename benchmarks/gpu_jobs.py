@@ -126,8 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     if one:
         result["total_over_one_job"] = {k: v["images_per_s_total"] / one for k, v in result["sweep"].items()
                                         if "images_per_s_total" in v}
-    print(json.dumps(result, indent=2))
-    return result
+    return common.report(result)
 
 
 if __name__ == "__main__":

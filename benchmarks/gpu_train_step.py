@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import statistics
 import time
 
@@ -167,8 +166,7 @@ def main(argv: list[str] | None = None) -> dict:
     result = {"benchmark": "gpu_train_step", "args": vars(args), "machine": common.machine()}
     if args.digest:
         result["digest"] = digest(args, device)
-        print(json.dumps(result, indent=2))
-        return result
+        return common.report(result)
     names = [s for s in dict.fromkeys(["eager_bf16_cl", *args.settings])
              if device.type == "cuda" or SETTINGS[s][2] == "eager"]  # graphs and compile need CUDA
     runs = {}
@@ -181,9 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
     result["runs"] = runs
     base = runs["eager_bf16_cl"]["images_per_s"]
     result["over_eager_bf16_cl"] = {k: v["images_per_s"] / base for k, v in runs.items()}
-    result["machine_after"] = {"load_average_1_5_15min": common.machine().get("load_average_1_5_15min")}
-    print(json.dumps(result, indent=2))
-    return result
+    return common.report(result)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from common import machine  # first: puts the repo root first on sys.path
+from common import machine, report  # first: puts the repo root first on sys.path
 
 import torch
 
@@ -108,8 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         "portable_changes_the_weights": {fmt: results[(fmt, True)][0]["weights_sha256"]
                                          != results[(fmt, False)][0]["weights_sha256"] for fmt in FORMATS},
     }
-    print(json.dumps(result, indent=2))
-    return result
+    return report(result)
 
 
 if __name__ == "__main__":

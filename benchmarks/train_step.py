@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import statistics
 import time
 
+import common  # noqa: F401  (puts the repo root first on sys.path)
 import torch
 
 from agman.config import ModelConfig
@@ -72,8 +72,7 @@ def main(argv: list[str] | None = None) -> dict:
         "seconds_per_step": seconds,
         "speedup_vs_contiguous": {k: seconds["contiguous"] / v for k, v in seconds.items()},
     }
-    print(json.dumps(result, indent=2))
-    return result
+    return common.report(result)
 
 
 if __name__ == "__main__":
