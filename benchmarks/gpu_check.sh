@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The GPU checks of BENCHMARKS.md section "GPU", in one run of under 8 minutes on one H200: the gpu
-# tests, the training step (eager, CUDA graph, torch.compile; cuDNN's autotuner on and off; a rerun's
-# weights), the jobs-per-GPU sweep, the data paths, the test evaluation at FashionAI's size, exact
-# scoring against a bare matmul + argsort, and the paper profile's cell stage on a FashionAI
-# replica with the GPU's utilisation sampled. Everything is written under one folder, ending with
+# The GPU checks of BENCHMARKS.md section 3 in one run, about 8 minutes on one H200: the gpu tests,
+# the paper profile's cell stage on a FashionAI replica with the GPU's utilisation sampled, the
+# training step (eager, CUDA graph; cuDNN's autotuner on and off; a rerun's weights), the
+# jobs-per-GPU sweep, the test evaluation at FashionAI's size, exact scoring against a bare matmul +
+# argsort, and the data paths. torch.compile's step is a section of its own (about 2 minutes, most
+# of it compiling), run only when named. Everything is written under one folder, ending with
 # summary.json (the GPU's name, each section's status, time and utilisation, the headline figures).
 #
 #   benchmarks/gpu_check.sh [OUT]                 # OUT: the folder (default $OUT, else gpu-check)
-#   GPU_CHECK_ONLY="tests cell" benchmarks/gpu_check.sh    # some sections only
-#   GPU_CHECK_ONLY="tests cell train_step jobs" ...  # e.g. without torch.compile's minute or two
+#   GPU_CHECK_ONLY="tests cell" benchmarks/gpu_check.sh      # some sections only
+#   GPU_CHECK_ONLY=compile benchmarks/gpu_check.sh           # the step under torch.compile
 #
 # Needs CUDA, torch, torchvision, numpy, pandas, pyyaml, psutil and pytest; not mlflow or dvc.
 set -u
@@ -17,7 +18,7 @@ out=$(mkdir -p "${1:-${OUT:-gpu-check}}" && cd "${1:-${OUT:-gpu-check}}" && pwd)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" AGMAN_NO_MLFLOW=1 PYTHONUNBUFFERED=1
 scratch=$(mktemp -d)
 export TMPDIR=$scratch
-only=${GPU_CHECK_ONLY:-tests cell train_step jobs digests eval eval_map data_path compile}
+only=${GPU_CHECK_ONLY:-tests cell train_step jobs digests eval eval_map data_path}
 
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1
 python3 -c 'import torch, sys; print(torch.__version__, torch.version.cuda, torch.cuda.get_device_name(0), sys.version)' \
@@ -47,7 +48,7 @@ if wanted cell; then
     --set triplets.per_epoch=6400 --set data.num_workers=4
 fi
 wanted train_step && section train_step 120 python3 benchmarks/gpu_train_step.py --device cuda
-wanted jobs && section jobs 180 python3 benchmarks/gpu_jobs.py --jobs 1 2 4 8 --seconds 8 --workers 2
+wanted jobs && section jobs 180 python3 benchmarks/gpu_jobs.py --jobs 1 2 4 8 --seconds 5 --workers 2
 if wanted digests; then
   for autotune in on off; do
     for run in 1 2; do
@@ -55,13 +56,10 @@ if wanted digests; then
     done
   done
 fi
-if wanted eval; then
-  section eval_host 120 python3 benchmarks/eval_split.py --device cuda --feeds host --batch-sizes 256 512 --repeats 2
-  section eval_device 90 python3 benchmarks/eval_split.py --device cuda --feeds device --batch-sizes 512 \
-    --types-per-image 1 --repeats 2
-fi
+wanted eval && section eval 120 python3 benchmarks/eval_split.py --device cuda --feeds host device \
+  --batch-sizes 256 512 --repeats 2
 wanted eval_map && section eval_map 90 python3 benchmarks/eval_map.py --device cuda --reference-queries 20 --repeats 5
-wanted data_path && section data_path 120 python3 benchmarks/data_path.py --device cuda --images 300 --repeats 1 \
+wanted data_path && section data_path 120 python3 benchmarks/data_path.py --device cuda --images 150 --repeats 1 \
   --feed-workers 1 2 4 --feed-batches 40 --feed-passes 2
 wanted compile && section compile 180 python3 benchmarks/gpu_train_step.py --device cuda \
   --settings eager_bf16_cl graphed_bf16_cl compiled_bf16_cl

@@ -68,8 +68,7 @@ def job(args) -> None:
             values = step(images, flips, attrs)
         float(values[0])  # the loop's read of the losses: a synchronisation
 
-    for _ in range(2):  # warm-up: workers, graph capture, autotuning
-        train_block()
+    train_block()  # warm-up: the workers, the graph's capture
     Path(f"{args.sync}/ready-{args.index}").touch()
     while not Path(f"{args.sync}/go").exists():
         time.sleep(0.05)

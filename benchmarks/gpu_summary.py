@@ -86,7 +86,7 @@ def figures(name: str, text: str, points) -> dict | None:
     if name == "data_path":
         return {"per_core": {k: round(v) for k, v in data["images_per_s_per_core"].items()},
                 "feeds": {k: (round(v["images_per_s"]) if k != "gpu_decode_jpeg" else v) for k, v in data["feeds"].items()}}
-    if name.startswith("eval_") and name != "eval_map":
+    if name == "eval" or (name.startswith("eval_") and name != "eval_map"):
         return {k: round(v["seconds"], 3) for k, v in data["runs"].items()}
     if name == "eval_map":
         return {k: {"score_split_vs_bare_float32": round(v["score_split_vs_bare_float32"], 2),

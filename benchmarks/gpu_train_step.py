@@ -9,8 +9,8 @@ this measures the step, not the data path (benchmarks/data_path.py does that).
 
 Settings:
 - ``eager_fp32_nchw``: float32 (TF32 convolutions, as PyTorch defaults), contiguous NCHW: the
-  public code's;
-- ``eager_bf16_cl``: bf16 autocast + channels_last, eagerly;
+  public code's; cuDNN's autotuner off, as in the training loop by default;
+- ``eager_bf16_cl``: bf16 autocast + channels_last, eagerly (autotuner off);
 - ``graphed_bf16_cl``: the same replayed from a CUDA graph (GraphedStep), cuDNN's autotuner on;
   ``graphed_bf16_cl_no_autotune`` with it off;
 - ``compiled_bf16_cl`` (only when named in ``--settings``): the model under
@@ -51,8 +51,8 @@ from agman.training.step import GraphedStep, StepSettings, TrainStep, build_opti
 N_ATTRIBUTES = 8  # FashionAI's attribute types
 SETTINGS = {
     # name: (autocast dtype, memory format, how the step runs, cuDNN autotuner)
-    "eager_fp32_nchw": ("none", torch.contiguous_format, "eager", True),
-    "eager_bf16_cl": ("bfloat16", torch.channels_last, "eager", True),
+    "eager_fp32_nchw": ("none", torch.contiguous_format, "eager", False),
+    "eager_bf16_cl": ("bfloat16", torch.channels_last, "eager", False),
     "graphed_bf16_cl": ("bfloat16", torch.channels_last, "graphed", True),
     "graphed_bf16_cl_no_autotune": ("bfloat16", torch.channels_last, "graphed", False),
     "compiled_bf16_cl": ("bfloat16", torch.channels_last, "compiled", True),
