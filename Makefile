@@ -1,20 +1,47 @@
 # The entry points of the README's quick start: `make repro`, `make test` (everything, as CI runs
 # it) and `make test-fast` (without the tests marked slow).
-# The virtual environment is created from pyproject.toml only when it is missing
-# (or pyproject.toml changed since it was made).
+# The virtual environment holds exactly requirements/lock.txt (every package at one version, with
+# its hashes), then the project itself. It is made anew when the lock changes; a change of
+# pyproject.toml alone reinstalls only the project.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK := requirements/lock.txt
 
-.PHONY: repro test test-fast mutation venv clean-venv
+.PHONY: repro test test-fast test-lowest lock mutation venv clean-venv
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+# A package the lock no longer lists must not linger, so the venv is made from scratch.
+$(VENV)/.locked: $(LOCK)
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	touch $@
+
+# No build isolation: the build backend (setuptools, wheel) comes from the lock too.
+$(STAMP): $(VENV)/.locked pyproject.toml
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	touch $@
+
+# The lock from pyproject.toml's ranges (the dev extra and the build backend included) for this
+# Python, by the pip-compile pinned in requirements/tools.txt. Pins still within the ranges are
+# kept; `make lock LOCK_FLAGS=--upgrade` moves every package to its newest allowed version.
+TOOLS := .venv-tools
+LOCK_FLAGS ?=
+
+$(TOOLS)/.installed: requirements/tools.txt
+	rm -rf $(TOOLS)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --require-hashes -r requirements/tools.txt
+	touch $@
+
+lock: $(TOOLS)/.installed
+	CUSTOM_COMPILE_COMMAND="make lock" $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+		--strip-extras --no-emit-index-url --no-emit-find-links --extra dev --build-deps-for editable \
+		$(LOCK_FLAGS) --output-file $(LOCK) pyproject.toml
 
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
@@ -36,4 +63,4 @@ mutation: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mutmut results --all true > mutants/results.txt || true
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(TOOLS)
