@@ -13,11 +13,12 @@ LOCK := requirements/lock.txt
 
 venv: $(STAMP)
 
-# A package the lock no longer lists must not linger, so the venv is made from scratch.
+# The stamp is a copy of the lock the venv was made from: the venv is made anew only when the lock's
+# content changed (`make lock` rewrites it even when nothing moved), and then from scratch, so that
+# a package the lock no longer lists cannot linger.
 $(VENV)/.locked: $(LOCK)
-	rm -rf $(VENV)
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	cmp -s $< $@ || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV) \
+		&& $(BIN)/python -m pip install --quiet --require-hashes -r $< && cp $< $@; }
 	touch $@
 
 # No build isolation: the build backend (setuptools, wheel) comes from the lock too.
