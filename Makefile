@@ -39,10 +39,31 @@ $(TOOLS)/.installed: requirements/tools.txt
 	$(TOOLS)/bin/python -m pip install --quiet --require-hashes -r requirements/tools.txt
 	touch $@
 
+COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(TOOLS)/bin/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_FLAGS)
+
 lock: $(TOOLS)/.installed
-	CUSTOM_COMPILE_COMMAND="make lock" $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
-		--strip-extras --no-emit-index-url --no-emit-find-links --extra dev --build-deps-for editable \
-		$(LOCK_FLAGS) --output-file $(LOCK) pyproject.toml
+	$(COMPILE) --extra dev --build-deps-for editable --output-file $(LOCK) pyproject.toml
+	$(TOOLS)/bin/python requirements/lowest.py > requirements/lowest.in
+	$(COMPILE) --output-file $(LOWEST_LOCK) requirements/lowest.in
+
+# The fast tests against the lower bound of every range in pyproject.toml (requirements/lowest.txt,
+# from lowest.in), in a venv of their own. Not part of CI.
+LOWEST := .venv-lowest
+LOWEST_LOCK := requirements/lowest.txt
+
+$(LOWEST)/.locked: $(LOWEST_LOCK)
+	cmp -s $< $@ || { rm -rf $(LOWEST) && $(PYTHON) -m venv $(LOWEST) \
+		&& $(LOWEST)/bin/python -m pip install --quiet --require-hashes -r $< && cp $< $@; }
+	touch $@
+
+$(LOWEST)/.installed: $(LOWEST)/.locked pyproject.toml
+	$(LOWEST)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(LOWEST)/bin/python -m pip check
+	touch $@
+
+test-lowest: $(LOWEST)/.installed
+	PATH="$(CURDIR)/$(LOWEST)/bin:$$PATH" $(LOWEST)/bin/python -m pytest -m "not slow"
 
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
@@ -64,4 +85,4 @@ mutation: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/mutmut results --all true > mutants/results.txt || true
 
 clean-venv:
-	rm -rf $(VENV) $(TOOLS)
+	rm -rf $(VENV) $(TOOLS) $(LOWEST)
