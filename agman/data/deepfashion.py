@@ -39,6 +39,7 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -157,7 +158,7 @@ def _line_of_row(path: Path, row: int) -> int:
 def _first_malformed_line(path: Path, n_values: int) -> tuple[int, str] | None:
     """The first line of list_attr_img.txt that is not ``<path> <n_values labels>``.
 
-    Used only after pandas failed, to turn its message into one naming the line.
+    Used only once a chunk is known to be malformed, to name the line.
     """
     with path.open(encoding="utf-8") as fh:
         for line_no, line in enumerate(fh, start=1):
@@ -173,24 +174,39 @@ def _first_malformed_line(path: Path, n_values: int) -> tuple[int, str] | None:
     return None
 
 
+def _malformed(path: Path, n_values: int, detail: str) -> DataFormatError:
+    found = _first_malformed_line(path, n_values)
+    if found is None:
+        return DataFormatError(f"{path}: {detail}")
+    line_no, problem = found
+    return DataFormatError(f"{path}:{line_no}: {problem}")
+
+
 def _label_chunks(path: Path, n_values: int) -> Iterator[pd.DataFrame]:
     """``list_attr_img.txt`` in DataFrames of ``_CHUNK_LINES`` rows: column 0 the path, then int8 labels.
 
-    pandas' errors are reworded to name the offending line.
+    A malformed line is refused with an error naming it.
     """
-    dtype = {0: str, **{i: np.int8 for i in range(1, n_values + 1)}}
+    # One spare column past the labels: a line with too many values leaves something in it, whatever
+    # the parser does with the fields beyond (pandas < 3 truncates a too-long line that starts a chunk
+    # to the table's width without an error, pandas-dev/pandas#11569). A line with too few leaves a
+    # label empty, which int8 refuses. index_col=False: a long first line must not become an index.
+    spare = n_values + 1
+    dtype = {0: str, **{i: np.int8 for i in range(1, spare)}, spare: str}
     try:
-        with pd.read_csv(path, sep=r"\s+", header=None, skiprows=_FIRST_DATA_LINE - 1, dtype=dtype, engine="c",
-                         quoting=csv.QUOTE_NONE, na_filter=False, encoding="utf-8", chunksize=_CHUNK_LINES) as reader:
-            yield from reader
+        with pd.read_csv(path, sep=r"\s+", header=None, names=range(spare + 1), index_col=False,
+                         skiprows=_FIRST_DATA_LINE - 1, dtype=dtype, engine="c", quoting=csv.QUOTE_NONE,
+                         na_filter=False, encoding="utf-8", chunksize=_CHUNK_LINES) as reader:
+            for chunk in reader:
+                if (chunk[spare] != "").any():
+                    raise _malformed(path, n_values, "a line has more values than attributes")
+                yield chunk.iloc[:, :spare]
+    except DataFormatError:
+        raise
     except pd.errors.EmptyDataError:
         raise DataFormatError(f"{path}: no image lines after the header") from None
     except (pd.errors.ParserError, ValueError, OverflowError) as exc:
-        found = _first_malformed_line(path, n_values)
-        if found is None:
-            raise DataFormatError(f"{path}: {exc}") from exc
-        line_no, problem = found
-        raise DataFormatError(f"{path}:{line_no}: {problem}") from exc
+        raise _malformed(path, n_values, str(exc).strip()) from exc
 
 
 def _read_attr_img(path: Path, attribute_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -203,16 +219,16 @@ def _read_attr_img(path: Path, attribute_names: list[str]) -> tuple[np.ndarray, 
     # would take minutes, and one read_csv call over the whole file holds several copies at
     # once (1.5 GB peak measured at half the real size).
     path_chunks, label_chunks = [], []
-    for chunk in _label_chunks(path, n_values):
-        if chunk.shape[1] - 1 != n_values:
-            row = sum(len(c) for c in path_chunks)
-            raise DataFormatError(f"{path}:{_line_of_row(path, row)}: {chunk.shape[1] - 1} values after the image "
-                                  f"name, expected {n_values} (one per attribute of {ATTR_CLOTH_FILE})")
-        path_chunks.append(chunk[0].to_numpy(dtype=object))
-        label_chunks.append(chunk.iloc[:, 1:].to_numpy(dtype=np.int8))
-    if not path_chunks:
+    with warnings.catch_warnings():
+        # pandas warns that it drops the surplus of a first line two or more values too long;
+        # _label_chunks refuses that line anyway.
+        warnings.simplefilter("ignore", pd.errors.ParserWarning)
+        for chunk in _label_chunks(path, n_values):
+            path_chunks.append(chunk[0].to_numpy(dtype=object))
+            label_chunks.append(chunk.iloc[:, 1:].to_numpy(dtype=np.int8))
+    paths = np.concatenate(path_chunks) if path_chunks else np.empty(0, dtype=object)
+    if not paths.size:
         raise DataFormatError(f"{path}: no image lines after the header")
-    paths = np.concatenate(path_chunks)
     _check_count(path, count, len(paths))
     labels = np.concatenate(label_chunks)
     bad_rows = np.flatnonzero((labels.min(axis=1) < -1) | (labels.max(axis=1) > 1))

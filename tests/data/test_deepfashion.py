@@ -131,16 +131,35 @@ def test_blank_and_crlf_lines_keep_line_numbers(tmp_path: Path) -> None:
         read_deepfashion(root)
 
 
-def test_chunked_parse_keeps_rows_and_line_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+# Six images read two lines at a time: chunks of lines 3-4, 5-6 and 7-8.
+CHUNKED_IMAGES = {**IMAGES, **{f"img/Plain_Tee/img_{i:08d}.jpg": (IMAGES[A1][0], "train") for i in range(1, 4)}}
+
+
+def test_chunked_parse_gives_the_unchunked_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = _write(tmp_path, _files(CHUNKED_IMAGES), images=False)
+    whole = read_deepfashion(root, check_images=False)[0]
     monkeypatch.setattr(deepfashion, "_CHUNK_LINES", 2)
-    table, _, _ = read_deepfashion(_write(tmp_path / "good", _files()))
-    assert list(table.itertuples(index=False, name=None)) == EXPECTED_ROWS
-    for name, old, new, pattern in [("value", " -1 ", " 2 ", r"list_attr_img\.txt:5: value 2 "),
-                                     ("extra", " 1 ", " 1 -1 ", r"list_attr_img\.txt:5: 12 values after")]:
-        files = _files()
-        files[IMG][4] = files[IMG][4].replace(old, new, 1)
-        with pytest.raises(DataFormatError, match=pattern):
-            read_deepfashion(_write(tmp_path / name, files))
+    table = read_deepfashion(root, check_images=False)[0]
+    assert list(table.itertuples(index=False, name=None)) == list(whole.itertuples(index=False, name=None))
+    assert list(table.itertuples(index=False, name=None))[:len(EXPECTED_ROWS)] == EXPECTED_ROWS
+
+
+@pytest.mark.parametrize("line_no", [3, 4, 5, 6, 7, 8],
+                         ids=["first-chunk-start", "first-chunk-end", "middle-chunk-start", "middle-chunk-end",
+                              "last-chunk-start", "last-chunk-end"])
+@pytest.mark.parametrize(("edit", "problem"), [
+    (lambda line: line.replace(" -1", " 2", 1), r"value 2 for attribute \d+ \('.+'\) is not one of 1, -1, 0"),
+    (lambda line: line + " -1", r"12 values after the image name, expected 11"),
+    (lambda line: line.rsplit(maxsplit=1)[0], r"10 values after the image name, expected 11"),
+], ids=["value-2", "one-too-many", "one-too-few"])
+def test_malformed_label_line_in_any_chunk_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      line_no: int, edit, problem: str) -> None:
+    monkeypatch.setattr(deepfashion, "_CHUNK_LINES", 2)
+    files = _files(CHUNKED_IMAGES)
+    files[IMG][line_no - 1] = edit(files[IMG][line_no - 1])
+    with pytest.raises(DataFormatError, match=rf"list_attr_img\.txt:{line_no}: {problem}") as error:
+        read_deepfashion(_write(tmp_path, files, images=False), check_images=False)
+    assert "\n" not in str(error.value)
 
 
 def _replace(line_no: int, old: str, new: str):
