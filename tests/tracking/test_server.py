@@ -89,7 +89,6 @@ def stop(server: subprocess.Popen) -> None:
 def mlflow_server(tmp_path) -> tuple[str, str, Path]:
     """The URL of a basic-auth server, its admin's password and its artifact folder; stopped
     however the test ends."""
-    pytest.importorskip("flask_wtf", reason="mlflow's basic-auth app needs Flask-WTF (mlflow[auth])")
     store = tmp_path / "server"
     (store / "tmp").mkdir(parents=True)
     admin_password = secrets.token_urlsafe(16)
