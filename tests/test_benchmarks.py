@@ -120,8 +120,32 @@ def test_cross_machine_reports_every_field_that_differs_from_a_reference():
     reference["cells"]["zappos-agman"]["metrics"]["loss"] = 0.25000000000000006  # one bit
     reference["cells"]["zappos-agman"]["best_weights_sha256"] = "b"
     assert cross_machine.differences(cells, reference) == [
-        "zappos-agman: best_weights_sha256 differs", "zappos-agman: loss 0.25000000000000006 there, 0.25 here"]
+        "zappos-agman: best_weights_sha256 differs",
+        "zappos-agman: loss 0.25000000000000006 there, 0.25 here (|difference| 5.55e-17)"]
     assert cross_machine.differences(cells, {"cells": {}}) == ["zappos-agman: not in the reference"]
+
+
+def test_cross_machine_names_the_nested_metric_that_differs():
+    ours = {"metrics": {"per_condition": {"class": {"loss": 0.5, "n": 20}, "heel": {"loss": 0.25, "n": 20}}},
+            "best_weights_sha256": "a", "data_sha256": "d"}
+    theirs = {"metrics": {"per_condition": {"class": {"loss": 0.5, "n": 20}, "heel": {"loss": 0.75, "n": 20}}},
+              "best_weights_sha256": "a", "data_sha256": "d"}
+    assert cross_machine.differences({"zappos-agman": ours}, {"cells": {"zappos-agman": theirs}}) == [
+        "zappos-agman: per_condition/heel/loss 0.75 there, 0.25 here (|difference| 0.5)"]
+
+
+def test_cross_machine_says_when_a_reference_was_made_with_other_code():
+    ours = {"commit": "b" * 40, "uncommitted_changes": False, "sha256": "1" * 64}
+    same = cross_machine.reference_code("x.json", {"code": {"commit": "a" * 40, "sha256": "1" * 64}}, ours)
+    other = cross_machine.reference_code("x.json", {"code": {"commit": "a" * 40, "sha256": "2" * 64}}, ours)
+    unknown = cross_machine.reference_code("x.json", {}, ours)
+    assert same["same_code"] is True and other["same_code"] is False and unknown["same_code"] is None
+    assert cross_machine.code_line(same).startswith("made with this code (aaaaaaa)")
+    assert cross_machine.code_line(other).startswith("made with OTHER code (aaaaaaa)")
+    assert cross_machine.code_line(unknown) == "made with code not recorded; whether it is this code is unknown here"
+    # The references written before the files recorded it: the commit comes from MADE_WITH.
+    intel = cross_machine.reference_code("intel-xeon-processor-family6-model167.json", {}, ours)
+    assert intel["commit"].startswith("ce622d6") and not intel["recorded_in_file"]
 
 
 def test_cross_machine_names_a_reference_by_cpu_model_family_and_model():
