@@ -44,6 +44,14 @@ MADE_WITH = {
     "amd-epyc-family25-model17.json": "c3856fe6420d1cd56251570a5132211282978434",  # the commit that added it
     "intel-xeon-processor-family6-model167.json": "ce622d6d284dadcf325f242b23751547e37bbc37",  # its maker's checkout
 }
+#: Which code runs the convolutions (``--conv``): oneDNN, as the portable setting leaves it;
+#: oneDNN off, where ATen hands batches of 16 images or more to NNPACK; or both off, ATen's
+#: im2col and MKL's GEMM. Each: whether oneDNN, whether NNPACK is enabled.
+CONV = {"onednn": (True, True), "nnpack": (False, True), "aten": (False, False)}
+#: ``python -m stages.<stage> <key>`` after switching oneDNN and NNPACK (argv: mkldnn nnpack stage key).
+_LAUNCH = ("import runpy, sys, torch; torch.backends.mkldnn.enabled = sys.argv.pop(1) == '1'; "
+           "torch.backends.nnpack.set_flags(sys.argv.pop(1) == '1'); "
+           "runpy.run_module('stages.' + sys.argv.pop(1), run_name='__main__', alter_sys=True)")
 
 
 def cpu_id() -> dict:
@@ -55,6 +63,18 @@ def cpu_id() -> dict:
         return info
     fields = {k.strip(): v.strip() for k, v in fields.items()}
     return {**info, "cpu_family": fields.get("cpu family", "x"), "model": fields.get("model", "x")}
+
+
+def cpu_caches() -> dict:
+    """Core 0's caches as the kernel reports them (``L1d: 48K``): oneDNN sizes its blocks by them."""
+    out = {}
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level, kind, size = ((index / f).read_text().strip() for f in ("level", "type", "size"))
+        except OSError:
+            continue
+        out[f"L{level}{ {'Data': 'd', 'Instruction': 'i'}.get(kind, '')}"] = size
+    return out
 
 
 def slug(cpu: dict) -> str:
@@ -156,25 +176,34 @@ def stage_env(workdir: Path) -> dict:
     return env
 
 
-def run_stage(workdir: Path, stage: str, key: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", f"stages.{stage}", key], cwd=workdir, env=stage_env(workdir),
+def set_conv(kind: str) -> None:
+    """Switch this process's convolutions to ``CONV[kind]``."""
+    mkldnn, nnpack = CONV[kind]
+    torch.backends.mkldnn.enabled = mkldnn
+    torch.backends.nnpack.set_flags(nnpack)
+
+
+def run_stage(workdir: Path, stage: str, key: str, conv: str = "onednn") -> None:
+    flags = [str(int(on)) for on in CONV[conv]]
+    start = ["-m", f"stages.{stage}"] if conv == "onednn" else ["-c", _LAUNCH, *flags, stage]
+    proc = subprocess.run([sys.executable, *start, key], cwd=workdir, env=stage_env(workdir),
                           capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"stages.{stage} {key} failed:\n{proc.stderr[-3000:]}")
 
 
-def prepare_slot(workdir: Path, slot: str) -> None:
+def prepare_slot(workdir: Path, slot: str, conv: str = "onednn") -> None:
     """The stages before a slot's cells: its data, cache and triplet files."""
     for stage in ("download", "prepare", "cache", "triplets"):
-        run_stage(workdir, stage, slot)
+        run_stage(workdir, stage, slot, conv)
 
 
-def rerun(workdir: Path) -> dict:
+def rerun(workdir: Path, conv: str = "onednn") -> dict:
     """Every stage the cells need, in order; each cell's numbers."""
     for slot in sorted({slot for slot, _ in CELLS.values()}):
-        prepare_slot(workdir, slot)
+        prepare_slot(workdir, slot, conv)
     for cell in CELLS:
-        run_stage(workdir, "cell", cell)
+        run_stage(workdir, "cell", cell, conv)
     out = {}
     for cell, (slot, variant) in CELLS.items():
         paths, data = CellPaths(slot, variant), SlotPaths(slot)
@@ -223,13 +252,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write this CPU type's reference file")
     parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the reference files")
+    parser.add_argument("--conv", choices=sorted(CONV), default="onednn",
+                        help="the code that runs convolutions: onednn (as portable leaves it), nnpack (oneDNN "
+                             "off), aten (oneDNN and NNPACK off); references are made with onednn")
     args = parser.parse_args(argv)
+    if args.write and args.conv != "onednn":
+        parser.error("a reference is made with the portable setting as it is: --write takes no --conv")
     code = code_state()
     with tempfile.TemporaryDirectory(prefix="agman-cross-machine-") as tmp:
         project_copy(Path(tmp))
-        cells = rerun(Path(tmp))
+        cells = rerun(Path(tmp), args.conv)
     cpu = cpu_id()
-    result = {"cpu": cpu, "uncapped_aten_capability": torch.backends.cpu.get_cpu_capability(),
+    result = {"cpu": cpu, "cpu_caches": cpu_caches(),
+              "uncapped_aten_capability": torch.backends.cpu.get_cpu_capability(),
               "machine": {k: v for k, v in machine().items() if k != "load_average_1_5_15min"},
               "portable": {"env": portable.ENV, "threads": portable.THREADS}, "code": code, "cells": cells}
     own = args.results / f"{slug(cpu)}.json"
@@ -239,11 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.write:
         own.parent.mkdir(parents=True, exist_ok=True)
         own.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    print(json.dumps({"this_cpu": cpu, "code": code, "wrote": str(own) if args.write else None,
+    print(json.dumps({"this_cpu": cpu, "code": code, "conv": args.conv, "wrote": str(own) if args.write else None,
                       "load_average_1_5_15min": machine().get("load_average_1_5_15min"), "cells": cells,
                       "differences_by_reference": report, "code_by_reference": codes}, indent=2))
     dirty = " plus uncommitted changes" if code["uncommitted_changes"] else ""
-    print(f"this run: {slug(cpu)}, code {(code['commit'] or 'not in git')[:7]}{dirty}", file=sys.stderr)
+    print(f"this run: {slug(cpu)}, code {(code['commit'] or 'not in git')[:7]}{dirty}"
+          f", convolutions: {args.conv}", file=sys.stderr)
     for name, lines in report.items():
         verdict = "bit-identical" if not lines else f"{len(lines)} differences"
         print(f"{name}: {verdict}; {code_line(codes[name])}", file=sys.stderr)
