@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -16,6 +18,7 @@ import data_path  # noqa: E402
 import flops  # noqa: E402
 import eval_map  # noqa: E402
 import gpu_train_step  # noqa: E402
+import op_trace  # noqa: E402
 import portable_cost  # noqa: E402
 import real_scale  # noqa: E402
 import seed_spread  # noqa: E402
@@ -151,6 +154,92 @@ def test_cross_machine_says_when_a_reference_was_made_with_other_code():
 def test_cross_machine_names_a_reference_by_cpu_model_family_and_model():
     cpu = {"model_name": "Intel(R) Xeon(R) CPU @ 2.20GHz", "cpu_family": "6", "model": "85"}
     assert cross_machine.slug(cpu) == "intel-xeon-cpu-2-20ghz-family6-model85"
+
+
+class _Plant(TorchDispatchMode):
+    """Moves one element of operation ``at``'s output by one ulp, as another CPU's kernel might."""
+
+    def __init__(self, at: int | None):
+        super().__init__()
+        self.at, self.seen = at, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if self.seen == self.at:
+            first = (0,) * out.dim()
+            out[first] = torch.nextafter(out[first], torch.tensor(math.inf))
+        self.seen += 1
+        return out
+
+
+def _traced_steps(plant_at: int | None = None, planted_input: bool = False) -> list[list]:
+    """Two training steps of a small conv net, traced; one operation's output moved by one ulp
+    (``plant_at``), or one element of the images (``planted_input``)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(144, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    images = torch.randn(16, 3, 8, 8)
+    if planted_input:
+        images[0, 0, 0, 0] = torch.nextafter(images[0, 0, 0, 0], torch.tensor(math.inf))
+    tracer = op_trace.Tracer()
+    with _Plant(plant_at), tracer:  # the tracer inside: it records the moved output
+        for _ in range(2):
+            tracer.step += 1
+            loss = model(images).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return tracer.ops
+
+
+def test_op_trace_reports_the_first_operation_whose_output_differs():
+    clean = _traced_steps()
+    assert op_trace.first_difference(clean, _traced_steps()) is None  # a rerun here is bit-identical
+    k = next(i for i, op in enumerate(clean) if op[0] == 2 and op[1] == "aten.addmm.default")
+    diff = op_trace.first_difference(clean, _traced_steps(plant_at=k))
+    assert diff is not None, "the planted difference was not reported"
+    assert diff["index"] == k and diff["step"] == 2 and diff["name"] == "aten.addmm.default"
+    assert diff["kind"] == "outputs" and diff["outputs_equal"] == [False]
+    assert diff["inputs_equal"] == [True, True, True] and diff["differing_inputs_made_by"] == {}
+
+
+def test_op_trace_says_where_a_differing_input_came_from():
+    diff = op_trace.first_difference(_traced_steps(), _traced_steps(planted_input=True))
+    assert diff["name"] == "aten.convolution.default" and diff["step"] == 1
+    assert diff["inputs_equal"] == [False, True, True]
+    assert diff["differing_inputs_made_by"] == {0: None}  # the images: made before the trace
+
+
+def test_op_trace_reports_another_operation_and_a_shorter_trace():
+    a = [[1, "aten.mm.default", ["f32[2,2]:aa"], ["x", "y"]], [1, "aten.add.Tensor", ["f32[2,2]:bb"], ["aa", "z"]]]
+    b = [a[0], [1, "aten.sub.Tensor", ["f32[2,2]:bb"], ["aa", "z"]]]
+    assert op_trace.first_difference(a, b) == {"index": 1, "step": 1, "name": "aten.add.Tensor",
+                                               "other_name": "aten.sub.Tensor", "kind": "another operation"}
+    assert op_trace.first_difference(a, a[:1]) == {"index": 1, "kind": "length", "lengths": [2, 1]}
+
+
+def test_op_trace_gives_each_operation_the_library_lines_printed_between_its_marks():
+    log = "\n".join([
+        "onednn_verbose,v1,info,cpu,isa:Intel AVX2",
+        "@@op 0",
+        "MKL_VERBOSE oneMKL 2024.0 Update 2 Product build 20240605 for Intel(R) 64 architecture",
+        "MKL_VERBOSE SGEMM(T,N,32,48,32,0x7ffd12,0x556e66,32) 4.19ms CNR:COMPATIBLE Dyn:0 FastMM:1 TID:0  NThr:2",
+        "@@op 1",
+        "some other output",
+        "@@op 2",
+        "onednn_verbose,v1,primitive,info,template:operation,engine,primitive",
+        "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,forward_training,mb48_ic3oc64,0.215088",
+    ])
+    header, per_op = op_trace.library_lines(log, 3)
+    assert header == ["onednn_verbose,v1,info,cpu,isa:Intel AVX2",
+                      "MKL_VERBOSE oneMKL 2024.0 Update 2 Product build 20240605 for Intel(R) 64 architecture",
+                      "onednn_verbose,v1,primitive,info,template:operation,engine,primitive"]
+    assert per_op == {0: ["MKL_VERBOSE SGEMM(T,N,32,48,32,0x,0x,32) CNR:COMPATIBLE Dyn:0 FastMM:1 TID:0  NThr:2"],
+                      2: ["onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,forward_training,mb48_ic3oc64"]}
+    ops = [[1, "aten.mm.default", [], [], per_op[0]], [1, "aten.relu.default", [], []],
+           [1, "aten.convolution.default", [], [], per_op[2]]]
+    assert op_trace.summary(ops) == {"onednn": {"aten.convolution.default": 1}, "mkl": {"aten.mm.default": 1}}
+    assert op_trace.runs(["a", "a", "a", "b", "a"]) == ["a [x3]", "b", "a"]
 
 
 def test_real_scale_reads_the_cache_loop_rate_from_the_cache_stage_log(demo_root, demo_table, tmp_path, caplog):
