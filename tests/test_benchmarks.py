@@ -114,6 +114,21 @@ def test_portable_cost_benchmark_runs_every_case_in_a_process_of_its_own():
         assert result["portable_over_default"][fmt] == portable["seconds_per_step"] / default["seconds_per_step"]
 
 
+def test_portable_cost_runs_a_case_per_convolution_code_asked_for(monkeypatch):
+    args = portable_cost.argparse.Namespace(size=32, batch=2, steps=1)
+    aten = portable_cost.run_case(args, "contiguous", True, "aten")  # a real process: the switches hold there
+    assert (aten["mkldnn"], aten["nnpack"], aten["aten_cpu_capability"]) == (False, False, "AVX2")
+    seconds = {"default": 1.0, "portable": 2.0, "portable_nnpack": 3.0, "portable_aten": 5.0}
+    monkeypatch.setattr(portable_cost, "run_case", lambda args, fmt, on, conv="onednn": {
+        "seconds_per_step": seconds[portable_cost.mode(on, conv)], "weights_sha256": conv})
+    result = portable_cost.main(["--rounds", "1", "--conv", "aten", "nnpack", "onednn"])
+    assert set(result["runs"]) == {f"{fmt}/{m}" for fmt in ("contiguous", "channels_last") for m in seconds}
+    assert result["over_portable"]["channels_last/portable_aten"] == 2.5
+    assert result["over_default"]["contiguous/portable_nnpack"] == 3.0
+    assert result["portable_over_default"] == {"contiguous": 2.0, "channels_last": 2.0}
+    assert result["changes_the_portable_weights"]["contiguous/portable_aten"] is True
+
+
 def test_cross_machine_reports_every_field_that_differs_from_a_reference():
     cells = {"zappos-agman": {"metrics": {"accuracy": 0.5, "loss": 0.25}, "best_weights_sha256": "a",
                               "data_sha256": "d"}}
