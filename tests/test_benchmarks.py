@@ -18,6 +18,7 @@ import data_path  # noqa: E402
 import flops  # noqa: E402
 import eval_map  # noqa: E402
 import gpu_train_step  # noqa: E402
+import metric_steps  # noqa: E402
 import op_trace  # noqa: E402
 import portable_cost  # noqa: E402
 import real_scale  # noqa: E402
@@ -255,6 +256,26 @@ def test_op_trace_gives_each_operation_the_library_lines_printed_between_its_mar
            [1, "aten.convolution.default", [], [], per_op[2]]]
     assert op_trace.summary(ops) == {"onednn": {"aten.convolution.default": 1}, "mkl": {"aten.mm.default": 1}}
     assert op_trace.runs(["a", "a", "a", "b", "a"]) == ["a [x3]", "b", "a"]
+
+
+def test_metric_steps_finds_the_smallest_ap_move_of_one_adjacent_swap():
+    from fractions import Fraction
+    from itertools import permutations
+
+    def ap(ranking):  # 1 = relevant
+        hits = [i + 1 for i, rel in enumerate(ranking) if rel]
+        return sum(Fraction(j + 1, pos) for j, pos in enumerate(hits)) / len(hits)
+
+    for n in range(2, 7):
+        for relevant in range(1, n + 1):
+            moves = set()
+            for ranking in set(permutations([1] * relevant + [0] * (n - relevant))):
+                for k in range(n - 1):
+                    swapped = list(ranking)
+                    swapped[k], swapped[k + 1] = swapped[k + 1], swapped[k]
+                    moves.add(abs(ap(ranking) - ap(swapped)))
+            moves.discard(0)
+            assert metric_steps.smallest_swap(n, relevant) == (min(moves) if moves else None), (n, relevant)
 
 
 def test_real_scale_reads_the_cache_loop_rate_from_the_cache_stage_log(demo_root, demo_table, tmp_path, caplog):
