@@ -6,6 +6,7 @@ triplet files), which tells a difference made before training from one made in i
 
     .venv/bin/python benchmarks/cross_machine.py            # compare; exit status 1 if anything differs
     .venv/bin/python benchmarks/cross_machine.py --write    # also write this CPU type's reference
+    .venv/bin/python benchmarks/cross_machine.py --conv aten --write    # the same with oneDNN and NNPACK off
 
 The cells run through the real stages (``python -m stages.<stage>``) in a temporary copy of the
 code, on the CPU, under the ci profile; a few minutes on 2 cores. A reference made by other code
@@ -251,13 +252,14 @@ def differences(cells: dict, reference: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help="write this CPU type's reference file")
-    parser.add_argument("--results", type=Path, default=RESULTS, help="folder of the reference files")
+    parser.add_argument("--results", type=Path, help="folder of the reference files (default: "
+                        "benchmarks/results/cross_machine, and its conv_<choice> folder for --conv)")
     parser.add_argument("--conv", choices=sorted(CONV), default="onednn",
                         help="the code that runs convolutions: onednn (as portable leaves it), nnpack (oneDNN "
-                             "off), aten (oneDNN and NNPACK off); references are made with onednn")
+                             "off), aten (oneDNN and NNPACK off); each has references of its own")
     args = parser.parse_args(argv)
-    if args.write and args.conv != "onednn":
-        parser.error("a reference is made with the portable setting as it is: --write takes no --conv")
+    if args.results is None:
+        args.results = RESULTS if args.conv == "onednn" else RESULTS / f"conv_{args.conv}"
     code = code_state()
     with tempfile.TemporaryDirectory(prefix="agman-cross-machine-") as tmp:
         project_copy(Path(tmp))
@@ -266,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
     result = {"cpu": cpu, "cpu_caches": cpu_caches(),
               "uncapped_aten_capability": torch.backends.cpu.get_cpu_capability(),
               "machine": {k: v for k, v in machine().items() if k != "load_average_1_5_15min"},
-              "portable": {"env": portable.ENV, "threads": portable.THREADS}, "code": code, "cells": cells}
+              "portable": {"env": portable.ENV, "threads": portable.THREADS}, "conv": args.conv, "code": code,
+              "cells": cells}
     own = args.results / f"{slug(cpu)}.json"
     references = {path.name: json.loads(path.read_text()) for path in sorted(args.results.glob("*.json"))}
     report = {name: differences(cells, ref) for name, ref in references.items()}
