@@ -252,6 +252,7 @@ def write(trace: dict, path: Path) -> None:
     head = {k: v for k, v in trace.items() if k != "ops"}
     body = ",\n".join(json.dumps(op, separators=(",", ":")) for op in trace["ops"])
     text = json.dumps(head, indent=1, sort_keys=True)[:-2] + ',\n "ops": [\n' + body + "\n ]\n}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
 
@@ -314,7 +315,8 @@ def main(argv: list[str] | None = None) -> dict:
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("record", help="trace this machine's first training steps")
     rec.add_argument("--out", type=Path, required=True)
-    rec.add_argument("--steps", type=int, default=2, help="training steps traced (the ci cell has 2)")
+    rec.add_argument("--steps", type=int, default=2,
+                     help="training steps traced (the ci cell has 2; more traces its validation too)")
     rec.add_argument("--conv", choices=sorted(CONV), default="onednn",
                      help="the code that runs convolutions (benchmarks/cross_machine.py --help)")
     cmp_ = sub.add_parser("compare", help="the first operation that differs between two traces")
