@@ -195,15 +195,10 @@ def library_lines(log: str, n_ops: int) -> tuple[list[str], dict[int, list[str]]
 
 
 def runs(lines: list[str]) -> list[str]:
-    """Consecutive equal lines as one, ``[xN]`` after it: the same GEMM per image of a batch."""
-    out: list[str] = []
-    count = 0
-    for i, line in enumerate(lines):
-        count += 1
-        if i + 1 == len(lines) or lines[i + 1] != line:
-            out.append(line if count == 1 else f"{line} [x{count}]")
-            count = 0
-    return out
+    """Equal lines as one, ``[xN]`` after it, in the order each first came: the same GEMM once
+    per image of a batch, from either thread."""
+    counts = Counter(lines)
+    return [line if counts[line] == 1 else f"{line} [x{counts[line]}]" for line in counts]
 
 
 def library(line: str) -> str:

@@ -255,7 +255,7 @@ def test_op_trace_gives_each_operation_the_library_lines_printed_between_its_mar
     ops = [[1, "aten.mm.default", [], [], per_op[0]], [1, "aten.relu.default", [], []],
            [1, "aten.convolution.default", [], [], per_op[2]]]
     assert op_trace.summary(ops) == {"onednn": {"aten.convolution.default": 1}, "mkl": {"aten.mm.default": 1}}
-    assert op_trace.runs(["a", "a", "a", "b", "a"]) == ["a [x3]", "b", "a"]
+    assert op_trace.runs(["a", "a", "b", "a", "c"]) == ["a [x3]", "b", "c"]
 
 
 def test_metric_steps_finds_the_smallest_ap_move_of_one_adjacent_swap():
