@@ -8,6 +8,10 @@ twice gives the same hash, portable and default differ. Prints JSON; the ratio i
 seconds per step over default seconds per step:
 
     .venv/bin/python benchmarks/portable_cost.py --size 64 --batch 32     # the demo's FashionAI cells
+
+``--conv onednn nnpack aten`` adds, per memory format, portable cases whose convolutions run on
+other code (``benchmarks/cross_machine.py``'s ``CONV``), ``portable_nnpack`` and ``portable_aten``,
+with their ratios to the portable case.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from common import machine, report  # first: puts the repo root first on sys.pat
 import torch
 
 from agman import portable
+from cross_machine import CONV, set_conv
 from agman.config import ModelConfig
 from agman.losses import attribute_classification_loss, triplet_ranking_loss
 from agman.models import build_model
@@ -68,12 +73,20 @@ def steps(size: int, batch: int, memory_format: str, n: int) -> dict:
 def child(args) -> None:
     if args.portable:
         portable.enter()
-    print(json.dumps(steps(args.size, args.batch, args.memory_format, args.steps)))
+    set_conv(args.conv[0])
+    result = steps(args.size, args.batch, args.memory_format, args.steps)
+    result.update(mkldnn=torch.backends.mkldnn.enabled, nnpack=torch._C._get_nnpack_enabled())
+    print(json.dumps(result))
 
 
-def run_case(args, memory_format: str, on: bool) -> dict:
+def mode(on: bool, conv: str) -> str:
+    """A case's name after the memory format: default, portable, portable_nnpack, portable_aten."""
+    return "default" if not on else "portable" if conv == "onednn" else f"portable_{conv}"
+
+
+def run_case(args, memory_format: str, on: bool, conv: str = "onednn") -> dict:
     cmd = [sys.executable, __file__, "--child", "--memory-format", memory_format, "--size", str(args.size),
-           "--batch", str(args.batch), "--steps", str(args.steps)] + (["--portable"] if on else [])
+           "--batch", str(args.batch), "--steps", str(args.steps), "--conv", conv] + (["--portable"] if on else [])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     return json.loads(out.splitlines()[-1])
 
@@ -84,6 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batch", type=int, default=32, help="triplets per step (3x images)")
     parser.add_argument("--steps", type=int, default=4, help="timed steps per process")
     parser.add_argument("--rounds", type=int, default=2, help="processes per case, taking turns")
+    parser.add_argument("--conv", nargs="+", choices=sorted(CONV), default=["onednn"],
+                        help="the code that runs the portable cases' convolutions, one case per choice")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--portable", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--memory-format", choices=sorted(FORMATS), default="contiguous", help=argparse.SUPPRESS)
@@ -91,23 +106,31 @@ def main(argv: list[str] | None = None) -> dict:
     if args.child:
         child(args)
         return {}
-    cases = [(fmt, on) for fmt in FORMATS for on in (False, True)]
+    convs = ["onednn"] + [c for c in dict.fromkeys(args.conv) if c != "onednn"]
+    cases = [(fmt, False, "onednn") for fmt in FORMATS] + [(fmt, True, c) for fmt in FORMATS for c in convs]
+    cases.sort(key=lambda case: list(FORMATS).index(case[0]))
     results = {case: [] for case in cases}
     for _ in range(args.rounds):
         for case in cases:
             results[case].append(run_case(args, *case))
-    seconds = {f"{fmt}/{'portable' if on else 'default'}": statistics.median(r["seconds_per_step"] for r in runs)
-               for (fmt, on), runs in results.items()}
+    runs = {f"{fmt}/{mode(on, conv)}": r for (fmt, on, conv), r in results.items()}
+    seconds = {name: statistics.median(r["seconds_per_step"] for r in rs) for name, rs in runs.items()}
+    others = [name for name in runs if name.split("/")[1] not in ("default", "portable")]
     result = {
         "machine": machine(), "size": args.size, "batch": args.batch, "steps": args.steps, "rounds": args.rounds,
         "seconds_per_step": seconds,
         "portable_over_default": {fmt: seconds[f"{fmt}/portable"] / seconds[f"{fmt}/default"] for fmt in FORMATS},
-        "runs": {f"{fmt}/{'portable' if on else 'default'}": runs for (fmt, on), runs in results.items()},
-        "reruns_identical": {f"{fmt}/{'portable' if on else 'default'}": len({r["weights_sha256"] for r in runs}) == 1
-                             for (fmt, on), runs in results.items()},
-        "portable_changes_the_weights": {fmt: results[(fmt, True)][0]["weights_sha256"]
-                                         != results[(fmt, False)][0]["weights_sha256"] for fmt in FORMATS},
+        "runs": runs,
+        "reruns_identical": {name: len({r["weights_sha256"] for r in rs}) == 1 for name, rs in runs.items()},
+        "portable_changes_the_weights": {fmt: runs[f"{fmt}/portable"][0]["weights_sha256"]
+                                         != runs[f"{fmt}/default"][0]["weights_sha256"] for fmt in FORMATS},
     }
+    if others:
+        result["over_portable"] = {name: seconds[name] / seconds[f"{name.split('/')[0]}/portable"] for name in others}
+        result["over_default"] = {name: seconds[name] / seconds[f"{name.split('/')[0]}/default"] for name in others}
+        result["changes_the_portable_weights"] = {
+            name: rs[0]["weights_sha256"] != runs[f"{name.split('/')[0]}/portable"][0]["weights_sha256"]
+            for name, rs in runs.items() if name in others}
     return report(result)
 
 
