@@ -9,7 +9,7 @@ triplet files), which tells a difference made before training from one made in i
 
 The cells run through the real stages (``python -m stages.<stage>``) in a temporary copy of the
 code, on the CPU, under the ci profile; a few minutes on 2 cores. A reference made by other code
-differs too: rerun on a machine that made one first (README "Numbers across machines").
+differs too: rerun on a machine that made one first (docs/cross-machine.md).
 """
 
 from __future__ import annotations
