@@ -150,6 +150,13 @@ def test_agman_parallel_trains_cells_two_to_a_slot_and_dvc_repro_then_trains_not
         for folder in (dest / "runs" / slot / variant, dest / "reports" / "cells" / slot / variant):
             shutil.rmtree(folder)
     (dest / "mlflow.db").rename(dest / "mlflow.before-parallel.db")
+    # The client of test_whole_matrix_and_tables left MLflow an engine under the same URI, open on
+    # the renamed file: dropped, so that the clients below (and later tests') read the new mlflow.db.
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    stale = SqlAlchemyStore._engine_map.pop(f"sqlite:///{dest / 'mlflow.db'}", None)
+    if stale is not None:
+        stale.dispose()
     victim = PARALLEL[1]
     cmd = [sys.executable, "-m", "agman", "parallel", "--gpus", "0", "--jobs-per-gpu", "2"]
     launcher = subprocess.Popen(cmd, cwd=dest, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -200,6 +207,10 @@ def test_a_clone_pulls_the_matrix_from_a_dvc_remote_and_retrains_nothing(reprodu
     pull. Only `resolve` runs (build/params is not cached: git ignores it and resolve rewrites it
     the same), and the tables come out byte for byte the same."""
     dest, env, _ = reproduced
+    # What the push must hold is what the colleague's commit references: commit dvc.lock and the
+    # reports first, as a user does (the test above retrained cells since the baseline commit).
+    run(["git", "add", "dvc.lock", "reports"], dest, env)
+    run(["git", "commit", "-qm", "the matrix to share", "--allow-empty"], dest, env)
     remote = tmp_path / "remote"
     run(["dvc", "remote", "add", "--local", "-d", "team", str(remote)], dest, env)
     run(["dvc", "push"], dest, env)
