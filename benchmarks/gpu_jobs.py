@@ -1,5 +1,5 @@
 """Total training images/s of K jobs sharing one GPU, for K = 1, 2, 4, 8: how many cells to run
-per GPU (``AGMAN_GPUS`` naming a GPU K times, README "Several GPUs").
+per GPU (``AGMAN_GPUS`` naming a GPU K times, docs/multi-gpu.md).
 
 Each job is a process doing what a cell's training does per batch: a batch of 16 triplets of
 random cache entries read from an array cache by its own ``data.feed: host`` (DataLoader workers,

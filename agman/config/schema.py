@@ -143,13 +143,13 @@ class TrainConfig:
     check_every: int = 50  # batches between the host's reads of the losses (a non-finite loss stops the run)
     max_batches: int = 0  # stop each epoch after this many batches (0 = all; for smoke runs)
     # processes (GPUs) one cell trains on: > 1 makes the train stage relaunch itself under torchrun
-    # (README "Several GPUs"); batch_size stays the global batch and must be divisible by it
+    # (docs/multi-gpu.md); batch_size stays the global batch and must be divisible by it
     nproc: int = 1
     # with several processes: BatchNorm statistics over the global batch (SyncBatchNorm), as with
     # one process; false = each process's own micro-batch statistics (ignored with one process)
     sync_bn: bool = True
-    # the same numbers on every x86 CPU, as far as the libraries allow (agman.portable; README
-    # "Numbers across machines"): ATen and oneDNN capped at AVX2, MKL on its vendor-independent path,
+    # the same numbers on every x86 CPU, as far as the libraries allow (agman.portable;
+    # docs/cross-machine.md): ATen and oneDNN capped at AVX2, MKL on its vendor-independent path,
     # 2 threads, deterministic algorithms. Costs time; not a setting of the paper
     portable: bool = False
 

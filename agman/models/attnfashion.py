@@ -9,7 +9,7 @@ paper's text was not available here, so this is built from that description:
     F3 -> 1x1 conv -> f ;  v_s = sum_hw ASA(f, a) ;  v_c = ACA(mean_hw f, a)
     embedding = L2norm(Linear([v_s, v_c]))
 
-Assumptions (numbered for the README's fidelity notes):
+Assumptions (numbered for the fidelity notes, docs/fidelity.md):
 
 1. Title and venue are those of AG-MAN's reference [28]; the name "AttnFashion" comes from
    AG-MAN's tables and from a thesis abstract that presents it ("Attn Fashion", with the ISLN

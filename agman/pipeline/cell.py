@@ -50,7 +50,7 @@ def run_train(cfg: Config, cell: str) -> None:
 
     With ``train.nproc`` > 1 and not already under torchrun, the stage runs itself again under
     ``torchrun --standalone --nproc_per_node <nproc>`` and waits for it. With ``$AGMAN_GPUS`` set
-    (parallel jobs, README "Several GPUs") it first takes ``nproc`` GPUs of that pool that no
+    (parallel jobs, docs/multi-gpu.md) it first takes ``nproc`` GPUs of that pool that no
     other job holds.
     """
     if not distributed.launched():

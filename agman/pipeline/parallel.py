@@ -1,5 +1,5 @@
 """``agman parallel``: the table cells trained several at a time, in this workspace, so that
-``dvc repro`` afterwards finds every cell's outputs and trains nothing (README "Several GPUs").
+``dvc repro`` afterwards finds every cell's outputs and trains nothing (docs/multi-gpu.md).
 
     agman parallel --gpus 0,1 --jobs-per-gpu 1      # two GPUs, one cell on each at a time
     agman parallel --jobs 2                          # no GPU: two cells at a time on the CPU

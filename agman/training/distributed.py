@@ -6,7 +6,7 @@ each process on GPU ``LOCAL_RANK``; gloo on CPU). Without ``WORLD_SIZE > 1`` not
 anything: ``world_size()`` is 1, ``rank()`` 0, the reductions return their input unchanged, so
 the single-process loop runs exactly as it would without this module.
 
-The scheme (README "Several GPUs"):
+The scheme (docs/multi-gpu.md):
 
 * Data. ``train.batch_size`` stays the global batch. Every epoch's triplet file is cut into the
   same global batches as in one process (rows ``[k B, (k+1) B)``), and rank ``r`` takes the

@@ -139,7 +139,7 @@ PARALLEL = ("fashionai-csn", "deepfashion-no_sa", "zappos-asenet_v2")  # cells t
 
 
 def test_agman_parallel_trains_cells_two_to_a_slot_and_dvc_repro_then_trains_nothing(reproduced):
-    """README "Several GPUs": `agman parallel` with 2 jobs sharing one GPU slot, on a fresh
+    """docs/multi-gpu.md: `agman parallel` with 2 jobs sharing one GPU slot, on a fresh
     mlflow.db (the jobs must not race on its schema), one job killed midway; run again, it trains
     only that cell, and `dvc repro tables` afterwards trains nothing."""
     import psutil
@@ -150,6 +150,13 @@ def test_agman_parallel_trains_cells_two_to_a_slot_and_dvc_repro_then_trains_not
         for folder in (dest / "runs" / slot / variant, dest / "reports" / "cells" / slot / variant):
             shutil.rmtree(folder)
     (dest / "mlflow.db").rename(dest / "mlflow.before-parallel.db")
+    # The client of test_whole_matrix_and_tables left MLflow an engine under the same URI, open on
+    # the renamed file: dropped, so that the clients below (and later tests') read the new mlflow.db.
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    stale = SqlAlchemyStore._engine_map.pop(f"sqlite:///{dest / 'mlflow.db'}", None)
+    if stale is not None:
+        stale.dispose()
     victim = PARALLEL[1]
     cmd = [sys.executable, "-m", "agman", "parallel", "--gpus", "0", "--jobs-per-gpu", "2"]
     launcher = subprocess.Popen(cmd, cwd=dest, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -196,10 +203,14 @@ def stages_run(out: str) -> list[str]:
 
 
 def test_a_clone_pulls_the_matrix_from_a_dvc_remote_and_retrains_nothing(reproduced, tmp_path):
-    """README "Sharing results through a DVC remote": push the finished matrix, clone, pull. Only
-    `resolve` runs (build/params is not cached: git ignores it and resolve rewrites it the same),
-    and the tables come out byte for byte the same."""
+    """docs/pipeline.md "Sharing results through a DVC remote": push the finished matrix, clone,
+    pull. Only `resolve` runs (build/params is not cached: git ignores it and resolve rewrites it
+    the same), and the tables come out byte for byte the same."""
     dest, env, _ = reproduced
+    # What the push must hold is what the colleague's commit references: commit dvc.lock and the
+    # reports first, as a user does (the test above retrained cells since the baseline commit).
+    run(["git", "add", "dvc.lock", "reports"], dest, env)
+    run(["git", "commit", "-qm", "the matrix to share", "--allow-empty"], dest, env)
     remote = tmp_path / "remote"
     run(["dvc", "remote", "add", "--local", "-d", "team", str(remote)], dest, env)
     run(["dvc", "push"], dest, env)
@@ -263,25 +274,6 @@ def test_an_edit_to_a_stages_code_makes_dvc_status_list_it(reproduced, stage):
     assert any(EDITS[stage] == dep or EDITS[stage].startswith(dep + "/") for dep in modified), out  # file or folder
 
 
-def test_switching_sa_off_leaves_the_baseline_cells_up_to_date(reproduced):
-    dest, env, _ = reproduced
-    original = (dest / "params.yaml").read_text()
-    params = yaml.safe_load(original)
-    params["model"]["aga"]["sa"] = False
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    try:
-        run(["dvc", "repro", "resolve"], dest, env)
-        cells = {stage for stage in changed_stages(run(["dvc", "status"], dest, env)) if stage.startswith("cell@")}
-    finally:
-        (dest / "params.yaml").write_text(original)
-        run(["dvc", "repro", "resolve"], dest, env)
-    cfg = yaml.safe_load(original)
-    expected = {f"cell@{cell}" for cell, c in cfg["cells"].items()
-                if c["variant"] not in ("csn", "asenet_v2", "attnfashion", "no_sa")}
-    assert cells == expected and len(cells) == 15
-    assert "Running stage" not in run(["dvc", "repro"], dest, env)  # restored: nothing stale
-
-
 def test_an_experiment_on_one_cell_retrains_only_that_cell(reproduced):
     from mlflow.tracking import MlflowClient
 
@@ -337,3 +329,115 @@ def test_an_edited_annotation_file_in_data_raw_reruns_the_stages_that_read_it(tm
         run(["dvc", "status", "--with-deps", "prepare@deepfashion"], tmp_path, env))
     out = run(["dvc", "repro", "prepare@deepfashion"], tmp_path, env)
     assert "Running stage 'prepare@deepfashion'" in out
+
+
+# The README's workflows, each command run as the README shows it (tests/test_readme.py checks
+# that every command there is run by a test, these or the ones above). They use the matrix the
+# tests above left behind, whatever experiment it last ran: each asserts what its own commands did.
+
+
+def shell(command: str, cwd: Path, env: dict) -> str:
+    """``command`` as a user types it (bash); its output, stdout then stderr."""
+    proc = subprocess.run(command, shell=True, executable="/bin/bash", cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, f"{command} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc.stdout + proc.stderr
+
+
+def test_readme_switching_sa_off_then_comparing_the_experiments(reproduced):
+    """README "Switch a module off" on every cell: the 15 cells whose model has SA retrain (the
+    baselines do not read model.aga.*, and no_sa has it off already), then the tables. Then
+    "Compare runs" in DVC: the readable `dvc exp show` (in a terminal 120 columns wide), the
+    summary's diff and the plots."""
+    dest, env, _ = reproduced
+    cells = yaml.safe_load((dest / "params.yaml").read_text())["cells"]
+    with_sa = {f"cell@{cell}" for cell, c in cells.items()
+               if c["variant"] not in ("csn", "asenet_v2", "attnfashion", "no_sa")}
+    assert len(with_sa) == 15
+    out = shell("dvc exp run -S model.aga.sa=false", dest, env)
+    ran = set(stages_run(out))
+    # fashionai-agman alone has run with SA off already if the one-cell experiment above ran first
+    assert {s for s in ran if s.startswith("cell@")} | {"cell@fashionai-agman"} == with_sa and "tables" in ran, ran
+
+    shown = shell("dvc exp show --no-pager --only-changed --drop "
+                  "'Created|runs|reports/|build/|data/|stages/|agman/|.*-(csn|asenet_v2|attnfashion|aga_|no_)'",
+                  dest, {**env, "COLUMNS": "120"})
+    header = next(line for line in shown.splitlines() if "Experiment" in line).split()
+    assert header == ["Experiment", "deepfashion-agman.map", "fashionai-agman.map", "model.aga.sa"] or (
+        "model.aga.sa" in header and "fashionai-agman.map" in header and len(header) <= 6), shown
+    assert "…" not in shown, shown  # no column cut
+
+    diff = shell("dvc metrics diff --no-path --targets reports/metrics/summary.json", dest, env)
+    changed = {line.split()[0].rsplit(".", 1)[0] for line in diff.splitlines()[1:] if line.strip()}
+    assert changed and changed <= {stage.removeprefix("cell@") for stage in with_sa}, diff  # no baseline moved
+
+    shell("dvc plots show", dest, env)
+    assert (dest / "dvc_plots" / "index.html").stat().st_size > 0
+
+
+def test_readme_mlflow_ui_serves_the_runs(reproduced, tmp_path):
+    """README "Compare runs" in MLflow: the UI on the project's mlflow.db (on a free port through
+    MLFLOW_PORT, one worker through MLFLOW_WORKERS), asked over its REST API for the rows of Table 5
+    with the README's filter."""
+    import socket
+    import urllib.request
+
+    dest, env, _ = reproduced
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (tmp_path / "ui.log").open("w")
+    server = subprocess.Popen("mlflow ui --backend-store-uri sqlite:///mlflow.db", shell=True, cwd=dest,
+                              env={**env, "MLFLOW_PORT": str(port), "MLFLOW_WORKERS": "1", "TMPDIR": str(tmp_path)}, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api/2.0/mlflow"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert server.poll() is None, (tmp_path / "ui.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{url}/experiments/get-by-name?experiment_name=agman-ci", timeout=5) as r:
+                    experiment = json.load(r)["experiment"]["experiment_id"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "ui.log").read_text()
+                time.sleep(0.5)
+        query = {"experiment_ids": [experiment], "max_results": 1000,
+                 "filter": "tags.table_5 = 'true' and tags.stage = 'evaluate'"}
+        request = urllib.request.Request(f"{url}/runs/search", data=json.dumps(query).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            runs = json.load(r)["runs"]
+        cells = {tag["value"] for run in runs for tag in run["data"]["tags"] if tag["key"] == "cell"}
+        assert cells == {"fashionai-agman", "fashionai-aga_only", "fashionai-aga_hier", "fashionai-aga_cls"}, cells
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=60)
+        log.close()
+
+
+def test_readme_agman_parallel_on_two_gpus(reproduced):
+    """README "Several GPUs": `agman parallel --gpus 0,1` as shown, on an up-to-date matrix: the
+    data stages, the status, two GPU slots, no cell to train, the tables up to date. (Training
+    cells in slots, a killed job and its resumption: test_agman_parallel_... above.)"""
+    dest, env, _ = reproduced
+    out = shell("agman parallel --gpus 0,1", dest, env)
+    assert "0 of 26 cells to train, 2 at a time (AGMAN_GPUS=0,1): none" in out, out
+    assert "Running stage" not in out and "Data and pipelines are up to date" in run(["dvc", "status"], dest, env)
+
+
+def test_readme_one_cell_on_two_processes(reproduced):
+    """README "Several GPUs": one cell under DDP as shown (on the CPU torchrun's 2 processes use
+    gloo). `model.aga.sa` is flipped first, so that the cell trains rather than reusing its finished
+    run (a run's fingerprint leaves the process count out). Last in the file: the workspace keeps
+    train.nproc=2, which makes every cell's stage stale."""
+    dest, env, _ = reproduced
+    params = yaml.safe_load((dest / "params.yaml").read_text())
+    params["model"]["aga"]["sa"] = not params["model"]["aga"]["sa"]
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    out = shell("dvc exp run -S train.nproc=2 -S train.cuda_graphs=false cell@fashionai-agman", dest, env)
+    assert "cell@fashionai-agman" in stages_run(out)
+    assert "--nproc_per_node=2 -m stages.cell fashionai-agman" in out and "training from scratch" in out, out
+    assert "2 processes, 8 triplets each per batch, BatchNorm synced" in out, out
+    metrics = json.loads((dest / "reports" / "metrics" / "fashionai-agman.json").read_text())
+    assert 0.0 <= metrics["map"] <= 1.0
