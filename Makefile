@@ -68,10 +68,13 @@ test-lowest: $(LOWEST)/.installed
 repro: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
+# ruff (pyflakes, import order, pycodestyle's errors, bugbear; [tool.ruff] in pyproject.toml) first.
 test: $(STAMP)
+	$(BIN)/ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest
 
 test-fast: $(STAMP)
+	$(BIN)/ruff check .
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow"
 
 # The mutation score of the method's core (docs/mutation.md): the metric, the losses, the triplet

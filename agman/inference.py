@@ -91,5 +91,6 @@ def load_trained(path: str | Path, device: str = "auto") -> TrainedModel:
     model = build_model(model_cfg, len(ckpt["attributes"]))
     model.load_state_dict(ckpt["model"])
     memory_format = resolve_memory_format(ckpt["config"]["train"]["memory_format"], torch_device)
-    return TrainedModel(model.to(torch_device, memory_format=memory_format).eval(), checkpoint, ckpt["config"], list(ckpt["attributes"]),
+    return TrainedModel(model.to(torch_device, memory_format=memory_format).eval(), checkpoint, ckpt["config"],
+                        list(ckpt["attributes"]),
                         torch_device, ckpt.get("epoch", 0), ckpt.get("val", {}))

@@ -41,7 +41,8 @@ def average_precisions(query_emb, query_labels, cand_emb, cand_labels, chunk_siz
     return average_precisions_on_device(query_emb, query_labels, cand_emb, cand_labels, chunk_size).cpu().numpy()
 
 
-def average_precisions_on_device(query_emb, query_labels, cand_emb, cand_labels, chunk_size: int = 1024) -> torch.Tensor:
+def average_precisions_on_device(query_emb, query_labels, cand_emb, cand_labels,
+                                 chunk_size: int = 1024) -> torch.Tensor:
     """``average_precisions`` as a (Q,) float64 tensor on the embeddings' device: on a GPU nothing
     waits for the device, so a caller scoring several sets copies the APs back once."""
     with torch.no_grad():  # a decorator would hide the body from mutation testing
@@ -107,7 +108,8 @@ def _average_precisions_cpu(sim: torch.Tensor, rel: torch.Tensor) -> np.ndarray:
 
     torch's CPU sort of a (B, N) float64 matrix with indices is several times slower than
     numpy's vectorised sort of int64 values (benchmarks/eval_map.py times both paths), and only
-    the relevance in rank order is needed, not the order itself. So each similarity becomes one int64 key: the float's bits remapped so that
+    the relevance in rank order is needed, not the order itself. So each similarity becomes one
+    int64 key: the float's bits remapped so that
     integer order is float order (negated, for a descending ranking), shifted left one bit, with
     the relevance in bit 0. Sorting the keys alone then yields the relevance in rank order. This
     holds while |sim| < 2 (the shift cannot overflow; cosine similarities are in [-1, 1]); rows

@@ -3,7 +3,8 @@
 By default each library picks its fastest code for the CPU it finds: ATen's vectorised kernels
 (AVX-512 where present), oneDNN's convolutions (by instruction set), MKL's matrix products (by
 vendor and instruction set); and how a reduction is split follows the thread count. Each choice
-changes the rounding, and training from random weights amplifies it (docs/cross-machine.md). The portable setting caps ATen and oneDNN at AVX2 (Intel cores since 2013, AMD since 2015
+changes the rounding, and training from random weights amplifies it (docs/cross-machine.md).
+The portable setting caps ATen and oneDNN at AVX2 (Intel cores since 2013, AMD since 2015
 have it), puts MKL on its vendor-independent code path, fixes the thread count and asks torch for
 deterministic algorithms. The paper has no such setting.
 

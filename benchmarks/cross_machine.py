@@ -27,10 +27,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, cpu_model, machine  # first: puts the repo root first on sys.path
-
 import torch
 import yaml
+from common import ROOT, cpu_model, machine  # first: puts the repo root first on sys.path
 
 from agman import portable
 from agman.pipeline.layout import CellPaths, SlotPaths

@@ -153,7 +153,7 @@ def run_dataset(name: str, types, args, device: torch.device) -> dict:
     for _ in range(args.repeats):
         phases = {"score": 0.0, "argsort": 0.0, "loop": 0.0}
         total, aps = 0.0, []
-        for (q, ql, c, cl), idx in zip(data, subsets):
+        for (q, ql, c, cl), idx in zip(data, subsets, strict=True):
             start = time.perf_counter()
             aps.append(reference_average_precisions(q[idx], ql[idx], c, cl, phases))
             total += (time.perf_counter() - start) * len(q) / len(idx)
@@ -162,7 +162,7 @@ def run_dataset(name: str, types, args, device: torch.device) -> dict:
     reference_s = float(np.median(estimates))
     timed = sum(len(i) for i in subsets)
 
-    ours_sub = np.concatenate([a[i] for a, i in zip(ours_ap, subsets)])
+    ours_sub = np.concatenate([a[i] for a, i in zip(ours_ap, subsets, strict=True)])
     ref_sub = np.concatenate(ref_ap)
     phase_total = sum(phases.values())
     return {

@@ -16,6 +16,7 @@ with random weights, in eval mode. Timed: one warm-up evaluation, then the media
 from __future__ import annotations
 
 import argparse
+import functools
 import tempfile
 from pathlib import Path
 
@@ -23,6 +24,8 @@ import common
 import numpy as np
 import pandas as pd
 import torch
+from eval_map import DATASETS
+from gpu_jobs import write_array_cache
 
 from agman.config import ModelConfig
 from agman.data.cache import ImageCache
@@ -30,8 +33,6 @@ from agman.data.feed import build_feed
 from agman.device import resolve_memory_format
 from agman.evaluation.retrieval import EmbedSettings, evaluate_retrieval
 from agman.models import build_model
-from eval_map import DATASETS
-from gpu_jobs import write_array_cache
 
 
 def fashionai_test_table(scale: float, types_per_image: int, seed: int = 0) -> pd.DataFrame:
@@ -80,10 +81,7 @@ def main(argv: list[str] | None = None) -> dict:
             for k, table in tables.items():
                 for batch in args.batch_sizes:
                     settings = EmbedSettings(batch, "bfloat16", fmt)
-
-                    def run():
-                        return evaluate_retrieval(model, table, feed, "test", names, settings, 1024)
-
+                    run = functools.partial(evaluate_retrieval, model, table, feed, "test", names, settings, 1024)
                     out = run()  # warm-up: workers, autotuner
                     seconds, every = common.median_seconds(run, args.repeats, sync)
                     result["runs"][f"{feed_name}/types_per_image_{k}/batch_{batch}"] = {

@@ -23,9 +23,9 @@ import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 from agman.config import resolve
-from agman.pipeline.matrix import cell_config
 from agman.data.registry import dataset_spec
 from agman.models import build_model, trains_classification
+from agman.pipeline.matrix import cell_config
 
 # Published ResNet-50 training throughputs at 224 px (docs/performance.md, and the NVIDIA
 # DeepLearningExamples ResNet50 v1.5 PyTorch README for TF32 and 8 GPUs). Not measured here.

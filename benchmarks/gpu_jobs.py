@@ -29,6 +29,7 @@ from pathlib import Path
 import common
 import numpy as np
 
+
 def write_array_cache(folder: Path, images: int, size: int) -> Path:
     """An array-format image cache (agman.data.cache's layout) of random pixels."""
     folder.mkdir(parents=True)
@@ -45,10 +46,10 @@ def write_array_cache(folder: Path, images: int, size: int) -> Path:
 def job(args) -> None:
     """One job (run in its own process): warm up, report ready, wait for the go, train, report."""
     import torch
+    from gpu_train_step import agman_step
 
     from agman.data.cache import ImageCache
     from agman.data.feed import HostFeed
-    from gpu_train_step import agman_step
 
     device = torch.device(args.device)
     setting = "graphed_bf16_cl" if device.type == "cuda" else "eager_bf16_cl"
@@ -97,7 +98,7 @@ def sweep(k: int, args, cache: Path) -> dict:
         ready_s = time.perf_counter() - start
         Path(sync, "go").touch()
         outputs = [p.communicate() for p in procs]
-    failed = [err[-2000:] for p, (_, err) in zip(procs, outputs) if p.returncode]
+    failed = [err[-2000:] for p, (_, err) in zip(procs, outputs, strict=True) if p.returncode]
     if failed:
         return {"jobs": k, "failed": failed}
     per_job = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]

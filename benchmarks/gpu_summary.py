@@ -85,7 +85,8 @@ def figures(name: str, text: str, points) -> dict | None:
         return {k: round(v["images_per_s_total"]) if "images_per_s_total" in v else v for k, v in data["sweep"].items()}
     if name == "data_path":
         return {"per_core": {k: round(v) for k, v in data["images_per_s_per_core"].items()},
-                "feeds": {k: (round(v["images_per_s"]) if k != "gpu_decode_jpeg" else v) for k, v in data["feeds"].items()}}
+                "feeds": {k: (round(v["images_per_s"]) if k != "gpu_decode_jpeg" else v)
+                          for k, v in data["feeds"].items()}}
     if name == "eval" or (name.startswith("eval_") and name != "eval_map"):
         return {k: round(v["seconds"], 3) for k, v in data["runs"].items()}
     if name == "eval_map":

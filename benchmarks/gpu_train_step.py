@@ -155,7 +155,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--warmup", type=int, default=6)
     parser.add_argument("--steps", type=int, default=20, help="steps per timed block")
     parser.add_argument("--repeats", type=int, default=5, help="timed blocks")
-    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=[s for s in SETTINGS if "compiled" not in s],
+    parser.add_argument("--settings", nargs="+", choices=list(SETTINGS),
+                        default=[s for s in SETTINGS if "compiled" not in s],
                         help="what to time (graphs and compile need CUDA; eager_bf16_cl is the ratios' base)")
     parser.add_argument("--arch", default="resnet50", choices=["resnet50", "resnet18"],
                         help="AG-MAN's backbone and the plain classifier (resnet18 only for quick CPU checks)")

@@ -20,7 +20,6 @@ from fractions import Fraction
 from pathlib import Path
 
 from common import machine  # first: puts the repo root first on sys.path
-
 from cross_machine import prepare_slot, project_copy
 
 SLOTS = ("fashionai", "deepfashion")

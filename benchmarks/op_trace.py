@@ -30,13 +30,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from common import ROOT  # first: puts the repo root first on sys.path
-
 import torch
+from common import ROOT  # first: puts the repo root first on sys.path
+from cross_machine import CONV, code_state, cpu_caches, cpu_id, prepare_slot, project_copy, set_conv, stage_env
 from torch.utils._python_dispatch import TorchDispatchMode, _disable_current_modes
 from torch.utils._pytree import tree_leaves
-
-from cross_machine import CONV, code_state, cpu_caches, cpu_id, prepare_slot, project_copy, set_conv, stage_env
 
 CELL, SLOT = "fashionai-agman", "fashionai"
 #: Hex digits kept of each SHA-256: 64 bits tell two tensors apart as well as 256 here, at a quarter the size.
@@ -126,9 +124,10 @@ def kernels(events) -> dict[int, list[str]]:
 def child(steps: int, conv: str) -> dict:
     """The cell's training in this process (cwd: a project copy whose slot data is made) under a
     Tracer, stopped after ``steps`` steps; the trace."""
+    from agman.config.matrix import cell_config
+
     from agman import portable
     from agman.config import load_config
-    from agman.config.matrix import cell_config
     from agman.pipeline.cache import load_cached
     from agman.pipeline.cell import cell_paths
     from agman.pipeline.layout import SlotPaths
@@ -257,14 +256,14 @@ def first_difference(a: list[list], b: list[list]) -> dict | None:
     input that differs, the earlier operation of trace ``a`` that made it (None: none did, the
     input came from outside the traced operations)."""
     made_by = {}
-    for i, (x, y) in enumerate(zip(a, b)):
+    for i, (x, y) in enumerate(zip(a, b, strict=False)):
         if x[1] != y[1] or len(x[2]) != len(y[2]) or len(x[3]) != len(y[3]):
             return {"index": i, "step": x[0], "name": x[1], "other_name": y[1], "kind": "another operation"}
         if x[2] != y[2]:
-            inputs_equal = [u == v for u, v in zip(x[3], y[3])]
+            inputs_equal = [u == v for u, v in zip(x[3], y[3], strict=True)]
             return {
                 "index": i, "step": x[0], "name": x[1], "kind": "outputs",
-                "outputs_equal": [u == v for u, v in zip(x[2], y[2])], "inputs_equal": inputs_equal,
+                "outputs_equal": [u == v for u, v in zip(x[2], y[2], strict=True)], "inputs_equal": inputs_equal,
                 "differing_inputs_made_by": {k: made_by.get(x[3][k]) for k, eq in enumerate(inputs_equal) if not eq},
                 "libraries": [x[4] if len(x) > 4 else [], y[4] if len(y) > 4 else []],
             }
@@ -300,7 +299,7 @@ def say(result: dict) -> str:
         f"inputs equal {diff['inputs_equal']}; those that differ come from operations "
         f"{diff['differing_inputs_made_by']} (None: from outside the trace)")
     lines.append(f"first difference at {where}: outputs equal {diff['outputs_equal']}, {ins}")
-    for side, libs in zip(("a", "b"), diff["libraries"]):
+    for side, libs in zip(("a", "b"), diff["libraries"], strict=True):
         lines += [f"  {side}: {line}" for line in libs]
     return "\n".join(lines)
 

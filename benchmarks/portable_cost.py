@@ -24,12 +24,11 @@ import subprocess
 import sys
 import time
 
-from common import machine, report  # first: puts the repo root first on sys.path
-
 import torch
+from common import machine, report  # first: puts the repo root first on sys.path
+from cross_machine import CONV, set_conv
 
 from agman import portable
-from cross_machine import CONV, set_conv
 from agman.config import ModelConfig
 from agman.losses import attribute_classification_loss, triplet_ranking_loss
 from agman.models import build_model

@@ -120,9 +120,9 @@ def cache_baseline(work: Path, slot: str, n: int) -> dict:
 def bare_cache(work: Path, slot: str, n: int) -> dict:
     """What :func:`cache_baseline` runs in its own process: ``write_cache`` alone, timed."""
     from agman.config import load_config
-    from agman.pipeline.matrix import slot_config
     from agman.data.cache import write_cache
     from agman.data.prepared import read_prepared
+    from agman.pipeline.matrix import slot_config
 
     d = slot_config(load_config(work / "params.yaml"), slot).data
     paths = list(dict.fromkeys(read_prepared(work / "data" / slot / "cache").table["path"]))

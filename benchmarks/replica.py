@@ -50,7 +50,8 @@ from PIL import Image
 
 from agman.data.deepfashion import ATTR_CLOTH_HEADER, ATTR_IMG_HEADER, PARTITION_HEADER
 from agman.data.demo.zappos import sample_triplets
-from agman.data.fashionai import ARCHIVES as FASHIONAI_ARCHIVES, FASHIONAI
+from agman.data.fashionai import ARCHIVES as FASHIONAI_ARCHIVES
+from agman.data.fashionai import FASHIONAI
 from agman.data.zappos import CONDITION_NAMES, CONDITIONS, IMAGES_DIR, META_COLUMNS, META_FILE, SPLITS
 from agman.io import write_folder_atomically
 
@@ -138,7 +139,7 @@ def photo_jpegs(n: int, size: int, seed: int, quality: int = 90) -> Iterator[byt
 def _zip_images(path: Path, members: list[str], images: Iterator[bytes]) -> None:
     # JPEGs do not compress: stored, as the releases' image zips are in effect.
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
-        for name, data in zip(members, images):
+        for name, data in zip(members, images, strict=False):
             zf.writestr(zipfile.ZipInfo(name, date_time=(2018, 1, 1, 0, 0, 0)), data)
 
 
@@ -174,13 +175,14 @@ def write_fashionai(root: Path, scale: float, size: int, seed: int,
         lines.append((f"Images/{attribute.name}_labels/{md5}.jpg", f"{attribute.name}_labels", label))
     first = max(1, round(len(lines) * FASHIONAI_FIRST_ARCHIVE_SHARE))
     pixels = images(len(lines), size, seed)
-    for archive, top, part in zip(FASHIONAI_ARCHIVES, FASHIONAI_TOP_FOLDERS, (lines[:first], lines[first:])):
+    parts = (lines[:first], lines[first:])
+    for archive, top, part in zip(FASHIONAI_ARCHIVES, FASHIONAI_TOP_FOLDERS, parts, strict=True):
         with zipfile.ZipFile(root / archive, "w", compression=zipfile.ZIP_STORED) as zf:
             text = io.StringIO()
             csv.writer(text, lineterminator="\n").writerows(part)
             zf.writestr(zipfile.ZipInfo(f"{top}/Annotations/label.csv", date_time=(2018, 1, 1, 0, 0, 0)),
                         text.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
-            for (path, _, _), data in zip(part, pixels):
+            for (path, _, _), data in zip(part, pixels, strict=False):
                 zf.writestr(zipfile.ZipInfo(f"{top}/{path}", date_time=(2018, 1, 1, 0, 0, 0)), data)
 
 
@@ -193,7 +195,7 @@ def deepfashion_attribute_names(rng: np.random.Generator) -> list[tuple[str, int
     pairs = [f"{a} {b}" for a in WORDS for b in WORDS if a != b]
     chosen = rng.choice(len(pairs), size=sum(DEEPFASHION_TYPE_COUNTS), replace=False)
     types = rng.permutation(np.repeat(np.arange(1, 6), DEEPFASHION_TYPE_COUNTS))
-    return sorted((pairs[c], int(t)) for c, t in zip(chosen, types))
+    return sorted((pairs[c], int(t)) for c, t in zip(chosen, types, strict=True))
 
 
 def _label_lines(paths: list[str], n_attributes: int, rng: np.random.Generator, width: int) -> Iterator[str]:
@@ -203,7 +205,7 @@ def _label_lines(paths: list[str], n_attributes: int, rng: np.random.Generator, 
         draw = rng.random((count, n_attributes))
         labels = np.where(draw < DEEPFASHION_POSITIVE_RATE, 2,
                           np.where(draw > 1 - DEEPFASHION_ZERO_RATE, 1, 0))
-        for path, row in zip(paths[start:start + count], tokens[labels]):
+        for path, row in zip(paths[start:start + count], tokens[labels], strict=True):
             yield f"{path:<{width}}" + " ".join(row.tolist()) + "\n"
 
 
@@ -231,7 +233,7 @@ def write_deepfashion(root: Path, scale: float, size: int, seed: int) -> None:
                    _label_lines(paths, len(attributes), rng, path_width))
     statuses = np.repeat(np.array(("train", "val", "test")), _split_counts(n_images, DEEPFASHION_PARTITION))
     _write_listing(root / "list_eval_partition.txt", PARTITION_HEADER, n_images,
-                   (f"{p:<{path_width}}{s}\n" for p, s in zip(paths, rng.permutation(statuses))))
+                   (f"{p:<{path_width}}{s}\n" for p, s in zip(paths, rng.permutation(statuses), strict=True)))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ def summarise(scores: dict[str, dict[str, list[float]]]) -> dict:
     for slot, methods in scores.items():
         baselines = [m for m in methods if m != "agman"]
         best = max(baselines, key=lambda m: statistics.fmean(methods[m]))  # best by mean over seeds
-        differences = {m: [a - b for a, b in zip(methods["agman"], methods[m])] for m in baselines}
+        differences = {m: [a - b for a, b in zip(methods["agman"], methods[m], strict=True)] for m in baselines}
         out[slot] = {
             "metric": HEADLINE[slot],
             "methods": {m: {"per_seed": v, **spread(v)} for m, v in methods.items()},
@@ -70,7 +70,8 @@ def print_table(summary: dict, seeds: list[int]) -> None:
     for slot, s in summary.items():
         print(f"\n{slot} ({s['metric']})")
         for m, v in s["methods"].items():
-            print(f"  {m:12s} {100 * v['mean']:6.2f} +- {100 * v['std']:5.2f}  [{100 * v['min']:6.2f}, {100 * v['max']:6.2f}]")
+            print(f"  {m:12s} {100 * v['mean']:6.2f} +- {100 * v['std']:5.2f}  "
+                  f"[{100 * v['min']:6.2f}, {100 * v['max']:6.2f}]")
         for m, d in s["agman_minus"].items():
             mark = "  (best baseline by mean)" if m == s["best_baseline_by_mean"] else ""
             print(f"  agman - {m:12s} {100 * d['mean']:+6.2f} +- {100 * d['std']:5.2f}, ahead in "
@@ -100,7 +101,10 @@ def main() -> None:
     write_params(args.work, args.seeds, args.profile)
     report = {"machine": common.machine(), "profile": args.profile, "seeds": args.seeds, "methods": methods,
               "stages": {}}
-    run = lambda *stage: report["stages"].setdefault(" ".join(stage), run_stage(args.work, ["-m", *stage], None)[0])
+
+    def run(*stage: str) -> None:
+        report["stages"].setdefault(" ".join(stage), run_stage(args.work, ["-m", *stage], None)[0])
+
     run("stages.resolve")
     for slot in SLOTS:
         for stage in ("download", "prepare", "cache", "triplets"):

@@ -1,10 +1,11 @@
 """The ``tables`` stage at the real test sizes: Tables 2-10 with their bootstrap notes for 26 cells.
 
 The committed demo cell reports (``reports/cells/``) are scaled up: each cell's per-item rows are
-resampled (seeded, with replacement, the same rows for every cell of a slot so that they pair) to the real test sizes, ``--queries`` APs per retrieval cell
-(FashionAI's 3,600 by default; DeepFashion gets the same) and ``--triplets`` per Zappos50k cell
-(4 x 40,000), in a temporary folder; the headline numbers stay the demo's. Then
-``agman.reports.tables.write_tables`` runs on them with the stage's 10,000 bootstrap resamples,
+resampled (seeded, with replacement, the same rows for every cell of a slot so that they pair)
+to the real test sizes, ``--queries`` APs per retrieval cell (FashionAI's 3,600 by default;
+DeepFashion gets the same) and ``--triplets`` per Zappos50k cell (4 x 40,000), in a temporary
+folder; the headline numbers stay the demo's. Then ``agman.reports.tables.write_tables`` runs on
+them with the stage's 10,000 bootstrap resamples,
 timed end to end (reading the reports included), median of ``--repeats``.
 
     python benchmarks/tables_scale.py

@@ -18,9 +18,9 @@ import common  # noqa: F401  (puts the repo root first on sys.path)
 import torch
 
 from agman.config import ModelConfig
+from agman.device import resolve_memory_format
 from agman.losses import attribute_classification_loss, triplet_ranking_loss
 from agman.models import build_model
-from agman.device import resolve_memory_format
 
 
 def step_seconds(cfg: ModelConfig, size: int, batch: int, memory_format: str, device: torch.device,

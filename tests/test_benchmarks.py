@@ -15,8 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import cross_machine  # noqa: E402
 import data_path  # noqa: E402
-import flops  # noqa: E402
 import eval_map  # noqa: E402
+import flops  # noqa: E402
 import gpu_train_step  # noqa: E402
 import metric_steps  # noqa: E402
 import op_trace  # noqa: E402

@@ -37,7 +37,8 @@ def test_closure_stops_at_the_named_packages(tmp_path):
 
 def test_import_cycles_are_found_through_function_level_imports(tmp_path):
     root = write_package(tmp_path, {"agman/__init__.py": "", "agman/a.py": "import agman.b\n",
-                                    "agman/b.py": "def f():\n    from agman import a\n", "agman/c.py": "import agman.a\n"})
+                                    "agman/b.py": "def f():\n    from agman import a\n",
+                                    "agman/c.py": "import agman.a\n"})
     assert codegraph.import_cycles(root) == [["agman.a", "agman.b"]]
 
 

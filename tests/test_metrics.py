@@ -281,7 +281,7 @@ def test_the_stable_sort_ranking_against_a_float64_loop_with_ties():
     rel = rng.random((30, 25)) < 0.3
     rel[0] = False
     expected = []
-    for s, r in zip(sim, rel):
+    for s, r in zip(sim, rel, strict=True):
         order = np.argsort(-s, kind="stable")
         hits = np.cumsum(r[order])
         expected.append(float(np.sum(r[order] * hits / np.arange(1, 26)) / max(r.sum(), 1)))

@@ -16,7 +16,6 @@ import shlex
 import shutil
 import subprocess
 from functools import cache
-from pathlib import Path
 
 import pytest
 

@@ -3,11 +3,36 @@ by ``load``. The per-slot and per-cell configs of the table matrix are the pipel
 (``agman.pipeline.matrix``): they know the data registry, which the model and training code do not.
 """
 
-from agman.config.load import (CELL_KEYS, PROTECTED_KEYS, ConfigError, fingerprint, flatten, from_dict,
-                               load_config, load_params, merge, resolve, to_dict, variant_model)
-from agman.config.schema import (AGAConfig, CacheConfig, CellConfig, Config, DataConfig, DatasetSource,
-                                 DemoConfig, EvalConfig, FixedWeights, LossConfig, ModelConfig, SplitConfig,
-                                 TrainConfig, TripletsConfig)
+from agman.config.load import (
+                               CELL_KEYS,
+                               PROTECTED_KEYS,
+                               ConfigError,
+                               fingerprint,
+                               flatten,
+                               from_dict,
+                               load_config,
+                               load_params,
+                               merge,
+                               resolve,
+                               to_dict,
+                               variant_model,
+)
+from agman.config.schema import (
+                               AGAConfig,
+                               CacheConfig,
+                               CellConfig,
+                               Config,
+                               DataConfig,
+                               DatasetSource,
+                               DemoConfig,
+                               EvalConfig,
+                               FixedWeights,
+                               LossConfig,
+                               ModelConfig,
+                               SplitConfig,
+                               TrainConfig,
+                               TripletsConfig,
+)
 
 __all__ = ["CELL_KEYS", "PROTECTED_KEYS", "AGAConfig", "CacheConfig", "CellConfig", "Config", "ConfigError",
            "DataConfig", "DatasetSource", "DemoConfig", "EvalConfig", "FixedWeights", "LossConfig", "ModelConfig",

@@ -137,7 +137,7 @@ def _fill_cache(tmp: Path, paths: list[str], root: str | Path, size: int, fmt: s
     array = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                       shape=(len(paths), size, size, 3)) if fmt == "array" else None
     with open(tmp / "images.bin", "wb") if fmt == "jpeg" else open(os.devnull, "wb") as blob:
-        for path, entry in zip(paths, entries):
+        for path, entry in zip(paths, entries, strict=True):
             if isinstance(entry, str):
                 skipped.append((path, entry))
                 continue

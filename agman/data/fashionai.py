@@ -144,7 +144,7 @@ def _entries(path: Path, names: list[str], attributes: tuple[Attribute, ...], ma
         row = numbers[0]
         if not 0 <= row < len(names):
             raise DataFormatError(f"{where}: row {row} out of range (the filenames file has {len(names)} lines)")
-        for task, value in zip(numbers[1::2], numbers[2::2]):
+        for task, value in zip(numbers[1::2], numbers[2::2], strict=True):
             if not 0 <= task < len(attributes):
                 raise DataFormatError(f"{where}: task index {task} out of range 0-{len(attributes) - 1}")
             if not 0 <= value < len(attributes[task].values):

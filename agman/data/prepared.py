@@ -87,7 +87,7 @@ def read_prepared(folder: str | Path) -> PreparedData:
 def drop_skipped(data: PreparedData, index: pd.DataFrame) -> tuple[PreparedData, dict]:
     """Keep the rows whose image is in the cache ``index`` (path -> entry), renumber them, and
     drop the triplets that use a removed row. Returns the new data and the counts removed."""
-    entry = data.table["path"].map(dict(zip(index["path"], index["entry"])))
+    entry = data.table["path"].map(dict(zip(index["path"], index["entry"], strict=True)))
     keep = entry.notna().to_numpy()  # (rows,)
     new_row = np.full(len(keep), -1, dtype=np.int64)
     new_row[keep] = np.arange(keep.sum())

@@ -166,7 +166,7 @@ def read_zappos_meta(root: str | Path) -> pd.DataFrame:
                 continue
             if len(fields) != len(header):
                 raise DataFormatError(f"{where}: expected {len(header)} comma-separated fields, got {len(fields)}")
-            row = dict(zip(header, fields))
+            row = dict(zip(header, fields, strict=True))
             cid = row["CID"]
             if not cid:
                 raise DataFormatError(f"{where}: empty CID")
@@ -234,10 +234,11 @@ def read_zappos(root: str | Path, check_images: bool = True) -> tuple[pd.DataFra
     triplet_counts = {}
     for split, rows in triplets.items():
         counts = np.bincount(rows[:, 3], minlength=len(CONDITIONS))
-        for condition, count in zip(CONDITION_NAMES, counts):
+        for condition, count in zip(CONDITION_NAMES, counts, strict=True):
             if count == 0:
                 raise DataFormatError(f"{triplet_list_path(root, condition, split)}: no triplets")
-        triplet_counts[split] = {condition: int(count) for condition, count in zip(CONDITION_NAMES, counts)}
+        triplet_counts[split] = {condition: int(count)
+                                 for condition, count in zip(CONDITION_NAMES, counts, strict=True)}
 
     cids = [image_cid(name) for name in names]
     table = pd.DataFrame({"path": paths, "cid": cids})

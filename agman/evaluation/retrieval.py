@@ -103,7 +103,7 @@ def score_split(embeddings: torch.Tensor, table: pd.DataFrame, attribute_names: 
     aps = torch.cat(per_type).cpu().numpy()  # the one wait for the device
     counts = [len(x) for x in all_chance]
     ap_by_type = np.split(aps, np.cumsum(counts)[:-1])
-    per_attribute = {name: float(ap.mean()) for name, ap in zip(names, ap_by_type)}
+    per_attribute = {name: float(ap.mean()) for name, ap in zip(names, ap_by_type, strict=True)}
     chance = np.concatenate(all_chance)
     return {
         "map": float(aps.mean()),

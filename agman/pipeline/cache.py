@@ -6,9 +6,9 @@ from __future__ import annotations
 from tqdm import tqdm
 
 from agman.config import Config
-from agman.pipeline.matrix import slot_config
 from agman.data.prepared import PreparedData, cache_prepared, read_prepared
 from agman.pipeline.layout import SlotPaths
+from agman.pipeline.matrix import slot_config
 
 
 def run(cfg: Config, slot: str) -> None:

@@ -16,14 +16,14 @@ import sys
 
 from agman import portable
 from agman.config import Config
-from agman.pipeline.matrix import cell_config
-from agman.evaluation import SCORE, evaluate, flat_metrics, mean_over_seeds
-from agman.inference import load_trained
 from agman.data.prepared import PreparedData
 from agman.device import pick_device
+from agman.evaluation import SCORE, evaluate, flat_metrics, mean_over_seeds
+from agman.inference import load_trained
 from agman.pipeline.cache import load_cached
 from agman.pipeline.entry import write_json
 from agman.pipeline.layout import CellPaths, SlotPaths
+from agman.pipeline.matrix import cell_config
 from agman.reports.cell_report import write_cell_report
 from agman.tracking.cell_runs import cell_tracker
 from agman.training import distributed

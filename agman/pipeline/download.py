@@ -8,10 +8,10 @@ import logging
 from pathlib import Path
 
 from agman.config import Config
-from agman.pipeline.matrix import slot_config
 from agman.data.registry import dataset_spec, obtain
 from agman.pipeline.entry import write_json
 from agman.pipeline.layout import SlotPaths
+from agman.pipeline.matrix import slot_config
 
 log = logging.getLogger(__name__)
 

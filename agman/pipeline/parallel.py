@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> None:
     log.info("%d of %d cells to train, %d at a time%s: %s", len(cells), len(cfg.cells), width,
              f" ({GPU_POOL_ENV}={env[GPU_POOL_ENV]})" if GPU_POOL_ENV in env else "", " ".join(cells) or "none")
     with ThreadPoolExecutor(max_workers=width) as pool:
-        codes = dict(zip(cells, pool.map(lambda cell: _run_cell(cell, env), cells)))
+        codes = dict(zip(cells, pool.map(lambda cell: _run_cell(cell, env), cells), strict=True))
     done = [cell for cell, code in codes.items() if code == 0]
     if done:
         _dvc("commit", "--force", *(f"cell@{cell}" for cell in done))

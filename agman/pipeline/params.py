@@ -4,9 +4,9 @@ stage depends on, so that a parameter change reruns exactly the stages that read
 from __future__ import annotations
 
 from agman.config import Config, to_dict
-from agman.pipeline.matrix import cell_config, slot_config
 from agman.data.registry import dataset_spec
 from agman.models import model_params
+from agman.pipeline.matrix import cell_config, slot_config
 
 
 def slot_params(cfg: Config, slot: str) -> dict[str, dict]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 
 from agman.config import Config
-from agman.pipeline.matrix import slot_config
 from agman.data.prepared import write_prepared
 from agman.data.registry import read_dataset
 from agman.pipeline.layout import SlotPaths
+from agman.pipeline.matrix import slot_config
 
 log = logging.getLogger(__name__)
 

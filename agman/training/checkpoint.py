@@ -12,7 +12,6 @@ import torch
 
 from agman.io import write_file_atomically
 
-
 #: A run folder's checkpoints: the best validation score's (what the test split is evaluated
 #: with) and the last finished epoch's (for resuming).
 BEST_CHECKPOINT = "best.pt"

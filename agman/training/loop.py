@@ -15,8 +15,8 @@ rank 0 alone validates and writes checkpoints, curves and MLflow logs while the 
 from __future__ import annotations
 
 import csv
-import io
 import hashlib
+import io
 import json
 import logging
 import math
@@ -40,11 +40,25 @@ from agman.io import write_file_atomically
 from agman.losses import build_weighting
 from agman.models import build_model, model_params, trains_classification
 from agman.training import distributed
-from agman.training.checkpoint import (BEST_CHECKPOINT, LAST_CHECKPOINT, load_checkpoint, restore_rng_states,
-                                       rng_states, save_checkpoint, seed_everything)
+from agman.training.checkpoint import (
+    BEST_CHECKPOINT,
+    LAST_CHECKPOINT,
+    load_checkpoint,
+    restore_rng_states,
+    rng_states,
+    save_checkpoint,
+    seed_everything,
+)
 from agman.training.loss_log import LossLog
-from agman.training.step import (GraphedStep, StepSettings, TrainStep, build_optimizer, load_optimizer_state,
-                                 optimizer_state, scheduler_state)
+from agman.training.step import (
+    GraphedStep,
+    StepSettings,
+    TrainStep,
+    build_optimizer,
+    load_optimizer_state,
+    optimizer_state,
+    scheduler_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +151,8 @@ def run_fingerprint(cfg: Config, data: PreparedData, triplet_dir: Path) -> str:
     the model reads (``model_params``: a baseline's run stays valid when ``model.aga.*`` changes).
     EXECUTION_KEYS are left out: the global batches and the step's function are the same."""
     train = {k: v for k, v in to_dict(cfg.train).items() if k not in EXECUTION_KEYS}
-    return fingerprint(cfg.data.root, cfg.data.image_size, cfg.triplets, model_params(cfg.model), cfg.loss, train, cfg.eval,
-                       data_digest(data, triplet_dir), code_digest())
+    return fingerprint(cfg.data.root, cfg.data.image_size, cfg.triplets, model_params(cfg.model), cfg.loss, train,
+                       cfg.eval, data_digest(data, triplet_dir), code_digest())
 
 
 def start_from(last: dict, fp: str, epochs: int, best_exists: bool) -> str:

@@ -40,7 +40,7 @@ class LossLog:
         bad = (~torch.isfinite(means).all(dim=1)).nonzero()
         if len(bad):
             k = int(bad[0])
-            values = ", ".join(f"{name}={float(v):.4g}" for name, v in zip(LOSS_TERMS, means[k]))
+            values = ", ".join(f"{name}={float(v):.4g}" for name, v in zip(LOSS_TERMS, means[k], strict=True))
             raise FloatingPointError(f"non-finite loss ({float(means[k, 0])}) at epoch {self.epoch + 1}, batch "
                                      f"{self.read + k + 1}: {values}")
         self.per_batch[self.read:upto] = rows

@@ -94,7 +94,7 @@ class GraphedStep:
             return self.step(images, flips, attrs, scale)
         if not self._inputs:
             self._inputs = tuple(torch.empty_like(t) for t in (images, flips, attrs))  # keeps the memory format
-        for static, batch in zip(self._inputs, (images, flips, attrs)):
+        for static, batch in zip(self._inputs, (images, flips, attrs), strict=True):
             static.copy_(batch, non_blocking=True)
         if self.graph is None:
             if self.eager_steps < WARMUP_STEPS:

@@ -61,7 +61,7 @@ def test_the_zappos_replica_is_the_three_archives_the_download_stage_stores(repl
     assert archives == ["csn_zappos_triplets.zip", "ut-zap50k-data.zip", "ut-zap50k-images.zip"]
     manifest, data = _read(replicas, "zappos")
     assert manifest["images"]["count"] == max(replica.ZAPPOS_MIN_IMAGES, round(replica.ZAPPOS_IMAGES * SCALE))
-    for split, full in zip(("train", "valid", "test"), replica.ZAPPOS_TRIPLETS):
+    for split, full in zip(("train", "valid", "test"), replica.ZAPPOS_TRIPLETS, strict=True):
         assert len(data.triplets[split]) == 4 * round(full * SCALE)
 
 

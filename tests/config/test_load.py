@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from agman.config import Config, ConfigError, flatten, load_config, resolve
-from agman.pipeline.matrix import slot_config
 from agman.experiments import required_cells
+from agman.pipeline.matrix import slot_config
 from tests.helpers import ROOT
 
 

@@ -13,8 +13,13 @@ from PIL import Image
 
 from agman.config import DataConfig, SplitConfig
 from agman.data import deepfashion
-from agman.data.deepfashion import (DEEPFASHION_TYPES, read, read_deepfashion, read_deepfashion_attributes,
-                                    read_eval_partition)
+from agman.data.deepfashion import (
+    DEEPFASHION_TYPES,
+    read,
+    read_deepfashion,
+    read_deepfashion_attributes,
+    read_eval_partition,
+)
 from agman.data.errors import DataFormatError
 
 CLOTH = "Anno/list_attr_cloth.txt"
@@ -258,7 +263,7 @@ def test_large_label_file_parses(tmp_path: Path) -> None:
         CLOTH: ["1000", "attribute_name  attribute_type"] + [f"attribute {i:04d}{' ' * 20}{t + 1}"
                                                              for i, t in enumerate(types)],
         IMG: [str(n_images), "image_name  attribute_labels"]
-        + [f"{p}   " + " ".join(row) for p, row in zip(paths, tokens.tolist())],
+        + [f"{p}   " + " ".join(row) for p, row in zip(paths, tokens.tolist(), strict=True)],
         PARTITION: [str(n_images), "image_name  evaluation_status"] + [f"{p}   train" for p in paths],
     }
     root = _write(tmp_path, files, images=False)

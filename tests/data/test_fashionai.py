@@ -8,8 +8,14 @@ import pytest
 from agman.config import DataConfig, SplitConfig
 from agman.data.attributes import Attribute
 from agman.data.errors import DataFormatError
-from agman.data.fashionai import (FASHIONAI, read, read_asen, read_asen_eval_split, read_asen_split,
-                                  read_fashionai_labels)
+from agman.data.fashionai import (
+    FASHIONAI,
+    read,
+    read_asen,
+    read_asen_eval_split,
+    read_asen_split,
+    read_fashionai_labels,
+)
 from tests.helpers import SHARED
 
 ATTRS = (Attribute("collar_design", ("a", "b", "c")), Attribute("skirt_length", ("x", "y")))
@@ -73,7 +79,7 @@ def test_real_fashionai_label_files_parse():
         assert len(table) == 18_000
     # The value index equals ASEN's: check it against query_test.txt through filenames_test.txt.
     names = (fixtures / "filenames_test.txt").read_text().split()
-    by_path = dict(zip(table["path"], zip(table["attribute_index"], table["value"])))
+    by_path = dict(zip(table["path"], zip(table["attribute_index"], table["value"], strict=True), strict=True))
     for line in (fixtures / "query_test.txt").read_text().splitlines()[:500]:
         row, task, value = map(int, line.split())
         assert by_path[names[row].removeprefix("test/")] == (task, value)

@@ -29,7 +29,7 @@ def test_host_feed_hands_out_each_batch_of_entries_in_order(caches, fmt, workers
     for _ in range(2):  # the workers persist: each call runs the batches it is given
         got = list(feed(BATCHES))
         assert len(got) == len(BATCHES)
-        for entries, batch in zip(BATCHES, got):
+        for entries, batch in zip(BATCHES, got, strict=True):
             assert batch.dtype == torch.uint8 and batch.shape == (len(entries), 3, 16, 16)
             assert batch.is_contiguous(memory_format=torch.channels_last)
             assert torch.equal(batch, torch.stack([cache[int(i)] for i in entries]))
@@ -39,7 +39,7 @@ def test_host_feed_hands_out_each_batch_of_entries_in_order(caches, fmt, workers
 def test_device_feed_holds_the_array_cache_and_gives_the_same_pixels(caches):
     host, device = HostFeed(caches["array"], CPU, 0), build_feed("device", caches["array"], CPU, 0)
     assert isinstance(device, DeviceFeed) and device.images.shape == (6, 16, 16, 3)
-    for a, b in zip(host(BATCHES), device(BATCHES)):
+    for a, b in zip(host(BATCHES), device(BATCHES), strict=True):
         assert torch.equal(a, b) and b.is_contiguous(memory_format=torch.channels_last)
 
 

@@ -26,7 +26,7 @@ def test_training_batches_are_torchvision_v2s_flip_and_normalisation_bit_for_bit
     flips = torch.from_numpy(draw_flips(0, 0, 4).T.reshape(-1).copy())  # (12,) a, then p, then n
     assert flips.any() and not flips.all()
     got = normalise(images.contiguous(memory_format=layout), flips)
-    expected = torch.stack([reference_transform(bool(f))(x) for x, f in zip(images, flips)])
+    expected = torch.stack([reference_transform(bool(f))(x) for x, f in zip(images, flips, strict=True)])
     assert got.dtype == torch.float32 and torch.equal(got, expected)
 
 

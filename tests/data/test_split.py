@@ -8,8 +8,7 @@ import pytest
 
 from agman.config import DataConfig, SplitConfig
 from agman.data.attributes import Attribute
-from agman.data.split import (check_method, check_values, prepare_retrieval, split_by_partition, split_items,
-                              split_table)
+from agman.data.split import check_method, check_values, prepare_retrieval, split_by_partition, split_items, split_table
 
 
 def test_split_ratios_roles_and_determinism(demo_table):

@@ -9,13 +9,21 @@ import pytest
 
 from agman.config import DataConfig, SplitConfig
 from agman.data.errors import DataFormatError
-from agman.data.zappos import (CONDITION_NAMES, CONDITIONS, read, read_csn_filenames, read_csn_triplets, read_zappos,
-                               read_zappos_meta)
+from agman.data.zappos import (
+    CONDITION_NAMES,
+    CONDITIONS,
+    read,
+    read_csn_filenames,
+    read_csn_triplets,
+    read_zappos,
+    read_zappos_meta,
+)
 
 
 def write_csn(root, lines=None):
     (root / "tripletlists").mkdir(parents=True)
-    (root / "filenames.json").write_text("Boots/Ankle/Brand/1.jpg\nShoes/Oxfords/Brand/2.jpg\nSandals/Flat/Brand/3.jpg\n")
+    (root / "filenames.json").write_text("Boots/Ankle/Brand/1.jpg\nShoes/Oxfords/Brand/2.jpg\n"
+                                         "Sandals/Flat/Brand/3.jpg\n")
     for i, name in enumerate(CONDITION_NAMES):
         for split in ("train", "val", "test"):
             text = (lines or {}).get((name, split), f"{i % 3} {(i + 1) % 3} {(i + 2) % 3}\n")

@@ -141,7 +141,7 @@ def test_embed_encodes_each_image_once_and_conditions_each_row_on_its_attribute(
     model = GreyModel()
     entries, attributes = np.array([3, 0, 2, 1, 3, 0]), np.array([1, 0, 2, 1, 0, 2])
     out = embed(model, HostFeed(grey_cache, CPU, 0), entries, attributes, EmbedSettings(batch_size=3))
-    expected = torch.tensor([[grey(grey_cache, e), a] for e, a in zip(entries, attributes)])
+    expected = torch.tensor([[grey(grey_cache, e), a] for e, a in zip(entries, attributes, strict=True)])
     torch.testing.assert_close(out, expected)  # rows in the order asked, each under its own attribute
     assert [len(images) for images in model.encoded] == [3, 1]  # 4 distinct images in batches of 3
     assert sorted(round(b, 4) for images in model.encoded for b in images.float().mean(dim=(1, 2, 3)).tolist()) \
@@ -197,7 +197,8 @@ class LookupModel(GreyModel):
 
     def condition(self, features, attr):
         super().condition(features, attr)
-        return torch.tensor([self.vectors[(self.by_grey[round(float(f), 4)], int(a))] for f, a in zip(features, attr)])
+        return torch.tensor([self.vectors[(self.by_grey[round(float(f), 4)], int(a))]
+                             for f, a in zip(features, attr, strict=True)])
 
 
 def test_evaluate_retrieval_embeds_the_split_and_scores_it(grey_cache, spy):

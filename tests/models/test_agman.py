@@ -1,6 +1,5 @@
 import dataclasses
 import itertools
-import logging
 import urllib.error
 
 import pytest
@@ -23,7 +22,7 @@ def tiny(**switches) -> ModelConfig:
     return ModelConfig(backbone="resnet18", pretrained=False, embed_dim=32, aga=aga, **top)
 
 
-COMBOS = [dict(zip(SWITCHES, bits)) for bits in itertools.product((True, False), repeat=len(SWITCHES))]
+COMBOS = [dict(zip(SWITCHES, bits, strict=True)) for bits in itertools.product((True, False), repeat=len(SWITCHES))]
 
 
 @pytest.mark.slow

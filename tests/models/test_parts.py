@@ -13,8 +13,13 @@ from agman.models import registry
 from agman.models.aca import AttributeGuidedChannelAttention
 from agman.models.asa import AttributeGuidedSpatialAttention, UniformSpatialWeights
 from agman.models.attribute_embedding import AttributeEmbedding
-from agman.models.backbone import (HierarchicalFeature, MultiLevelBackbone, SingleLevelFeature, _out_channels,
-                                   load_resnet)
+from agman.models.backbone import (
+    HierarchicalFeature,
+    MultiLevelBackbone,
+    SingleLevelFeature,
+    _out_channels,
+    load_resnet,
+)
 from agman.models.ca import ChannelAttention
 from agman.models.classification import ClassificationBranch
 from agman.models.sa import SpatialAttention

@@ -6,12 +6,12 @@ import logging
 import pytest
 
 from agman.config import Config, DataConfig, DatasetSource, DemoConfig
-from agman.pipeline.matrix import slot_config
 from agman.data.acquire import images_sha256
 from agman.data.errors import MissingDataError
 from agman.data.registry import dataset_spec, read_dataset
 from agman.pipeline import download
 from agman.pipeline.entry import stage_main
+from agman.pipeline.matrix import slot_config
 
 
 def with_slot(slot: str, dataset: str, root: str = "", **data) -> Config:

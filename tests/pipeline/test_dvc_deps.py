@@ -4,7 +4,6 @@ edit anywhere in it makes `dvc repro` rerun the stage."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 import yaml

@@ -14,8 +14,7 @@ from agman.data.registry import read_dataset
 from agman.data.triplets import take_listed_triplets
 from agman.inference import load_trained
 from agman.pipeline import figures as figures_stage
-from agman.reports.figures.layout import (CURVES_SIZE, DPI, attention_grid, ranking_grid, retrieval_grid,
-                                          triplet_grid)
+from agman.reports.figures.layout import CURVES_SIZE, DPI, attention_grid, ranking_grid, retrieval_grid, triplet_grid
 from agman.reports.figures.ranking import ranking_comparison
 from agman.reports.figures.triplets import triplet_examples
 

@@ -103,7 +103,7 @@ triplets, 1,000 resamples): above chance: CSN +43.00 [+37.98, +48.00], ASENet_V2
 
 AG-MAN vs CSN: +0.00 accuracy points, 95% CI [+0.00, +0.00], p = 1.0000 (paired bootstrap over 100 triplets, \
 1,000 resamples)
-"""
+"""  # noqa: E501 (the rendered table, one line per paragraph)
 
 
 def test_table4_markdown_exact(cells_root):
@@ -272,7 +272,8 @@ def test_paper_tables_match_the_paper_text_digit_for_digit():
     for spec in TABLES:
         printed = _printed_rows(text, spec.number)
         ours = [list(values.values()) for values in paper[f"table{spec.number}"].values()]
-        as_printed = [[f"{v:.{len(p.split('.')[1])}f}" for v, p in zip(row, prow)] for row, prow in zip(ours, printed)]
+        as_printed = [[f"{v:.{len(p.split('.')[1])}f}" for v, p in zip(row, prow, strict=True)]
+                      for row, prow in zip(ours, printed, strict=True)]
         assert as_printed == printed, f"Table {spec.number}"
     # A few by eye, straight from the text.
     assert paper["table2"]["agman"]["map"] == 62.8788

@@ -27,11 +27,11 @@ import torch.distributed as dist
 
 from agman.config import Config, TrainConfig
 from agman.config.load import ConfigError, check_cells
-from agman.pipeline import cell
 from agman.data.triplets import sample_triplets
+from agman.models import build_model
+from agman.pipeline import cell
 from agman.training import distributed
 from agman.training import loop as loop_module
-from agman.models import build_model
 from agman.training.checkpoint import load_checkpoint, seed_everything
 from agman.training.loop import TrainPaths, train
 from tests.helpers import ci_config
@@ -199,7 +199,7 @@ def test_shards_are_contiguous_disjoint_and_cover_each_batch():
             expected = expected[:-1]  # a last batch smaller than the process count is left out
         assert union == expected
         assert all(max(map(len, b)) - min(map(len, b)) <= 1 for b in zip(*[[p[k] for k in range(len(p))]
-                                                                          for p in per_rank]))
+                                                                          for p in per_rank], strict=True))
     assert list(distributed.shard(0, 5, 0, 2)) == [0, 1, 2] and list(distributed.shard(0, 5, 1, 2)) == [3, 4]
 
 

@@ -40,8 +40,15 @@ from pathlib import Path
 import numpy as np
 
 from agman.config import DataConfig
-from agman.data.deepfashion import (ATTR_CLOTH_FILE, ATTR_CLOTH_HEADER, ATTR_IMG_FILE, ATTR_IMG_HEADER,
-                                    DEEPFASHION_TYPES, PARTITION_FILE, PARTITION_HEADER)
+from agman.data.deepfashion import (
+    ATTR_CLOTH_FILE,
+    ATTR_CLOTH_HEADER,
+    ATTR_IMG_FILE,
+    ATTR_IMG_HEADER,
+    DEEPFASHION_TYPES,
+    PARTITION_FILE,
+    PARTITION_HEADER,
+)
 from agman.data.demo.garment import render_garment
 from agman.io import write_folder_atomically
 
@@ -152,9 +159,10 @@ def _render_into(root: Path, n_images: int, size: int, seed: int, jpeg_quality: 
     _write_lines(root / ATTR_CLOTH_FILE, ATTR_CLOTH_HEADER,
                  [f"{name:<{name_width}}{t + 1}" for name, t in attributes])
     _write_lines(root / ATTR_IMG_FILE, ATTR_IMG_HEADER,
-                 [f"{p:<{path_width}}" + " ".join(map(str, labels)) for p, (*_, labels) in zip(paths, plan)])
+                 [f"{p:<{path_width}}" + " ".join(map(str, labels))
+                  for p, (*_, labels) in zip(paths, plan, strict=True)])
     _write_lines(root / PARTITION_FILE, PARTITION_HEADER,
-                 [f"{p:<{path_width}}{status}" for p, status in zip(paths, statuses)])
+                 [f"{p:<{path_width}}{status}" for p, status in zip(paths, statuses, strict=True)])
 
 
 def _write_lines(path: Path, header: tuple[str, ...], lines: list[str]) -> None:

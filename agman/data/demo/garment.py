@@ -259,7 +259,8 @@ def _draw_body(draw: ImageDraw.ImageDraw, frame: _Frame, skin: RGB, arm_angle: f
         hx, hy = _along_arm(side, arm_angle, _ARM_LENGTH)
         draw.ellipse(frame.box(hx - _HAND_RADIUS, hy - _HAND_RADIUS, hx + _HAND_RADIUS, hy + _HAND_RADIUS), fill=skin)
         leg_x = side * _LEG_X
-        draw.rectangle(frame.box(leg_x - _LEG_HALF_WIDTH, _LEG_TOP_Y, leg_x + _LEG_HALF_WIDTH, _FIGURE_BOTTOM), fill=skin)
+        draw.rectangle(frame.box(leg_x - _LEG_HALF_WIDTH, _LEG_TOP_Y, leg_x + _LEG_HALF_WIDTH, _FIGURE_BOTTOM),
+                       fill=skin)
 
 
 def _draw_bodice(mask: ImageDraw.ImageDraw, frame: _Frame) -> None:

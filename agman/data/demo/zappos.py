@@ -120,7 +120,7 @@ def _relative_paths(values: np.ndarray, rng: np.random.Generator) -> list[str]:
     products = 1_000_000 + rng.choice(9_000_000, size=len(values), replace=False)
     styles = rng.integers(1, 10_000, size=len(values))
     paths = []
-    for row, product, style in zip(values, products, styles):
+    for row, product, style in zip(values, products, styles, strict=True):
         category = categories[row[0]]
         subcategory = SUBCATEGORIES[category][rng.integers(len(SUBCATEGORIES[category]))]
         brand = BRANDS[rng.integers(len(BRANDS))]

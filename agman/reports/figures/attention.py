@@ -12,8 +12,16 @@ import torch.nn.functional as F
 
 from agman.data.prepared import PreparedData
 from agman.inference import TrainedModel
-from agman.reports.figures.layout import (CAPTION_SIZE, add_column_header, add_title, attention_grid, draw_tile,
-                                          pretty, save_png, wrap)
+from agman.reports.figures.layout import (
+    CAPTION_SIZE,
+    add_column_header,
+    add_title,
+    attention_grid,
+    draw_tile,
+    pretty,
+    save_png,
+    wrap,
+)
 from agman.reports.figures.prepared import cached_image, retrieval_test_rows, value_name, value_names
 
 
@@ -65,7 +73,7 @@ def attention_maps(trained: TrainedModel, data: PreparedData, subtitle: str, out
         add_column_header(fig, grid, 1 + a, pretty(attribute))
     image_rows = rows.set_index(["entry", "attribute"])["value"]
     mappable = None
-    for r, (pix, entry) in enumerate(zip(pixels, images["entry"])):
+    for r, (pix, entry) in enumerate(zip(pixels, images["entry"], strict=True)):
         draw_tile(grid.axes(fig, r, 0), pix, caption=f"test image {r + 1}")
         for a, attribute in enumerate(data.attributes):
             key = (entry, attribute)

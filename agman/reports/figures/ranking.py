@@ -11,8 +11,19 @@ import pandas as pd
 from agman.data.prepared import PreparedData
 from agman.inference import TrainedModel
 from agman.metrics import average_precisions
-from agman.reports.figures.layout import (MATCH, MISMATCH, add_column_header, add_frame_legend, add_row_label,
-                                          add_title, draw_tile, pretty, ranking_grid, save_png, wrap)
+from agman.reports.figures.layout import (
+    MATCH,
+    MISMATCH,
+    add_column_header,
+    add_frame_legend,
+    add_row_label,
+    add_title,
+    draw_tile,
+    pretty,
+    ranking_grid,
+    save_png,
+    wrap,
+)
 from agman.reports.figures.prepared import cached_image, retrieval_test_rows, value_name, value_names
 
 

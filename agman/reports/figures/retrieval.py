@@ -10,8 +10,20 @@ import numpy as np
 
 from agman.data.prepared import PreparedData
 from agman.inference import TrainedModel
-from agman.reports.figures.layout import (MATCH, MISMATCH, add_column_header, add_frame_legend, add_row_label,
-                                          add_title, blank, draw_tile, pretty, retrieval_grid, save_png, wrap)
+from agman.reports.figures.layout import (
+    MATCH,
+    MISMATCH,
+    add_column_header,
+    add_frame_legend,
+    add_row_label,
+    add_title,
+    blank,
+    draw_tile,
+    pretty,
+    retrieval_grid,
+    save_png,
+    wrap,
+)
 from agman.reports.figures.prepared import cached_image, retrieval_test_rows, value_name, value_names
 
 
@@ -30,7 +42,7 @@ def retrieval_examples(trained: TrainedModel, data: PreparedData, subtitle: str,
         picked = np.sort(rng.choice(len(queries), min(queries_per_attribute, len(queries)), replace=False))
         cand_emb = trained.embed([cached_image(data, e) for e in candidates["entry"]], a)  # (N, c')
         query_emb = trained.embed([cached_image(data, e) for e in queries["entry"].iloc[picked]], a)  # (k, c')
-        for q, emb in zip(picked, query_emb):
+        for q, emb in zip(picked, query_emb, strict=True):
             similarity = cand_emb @ emb  # (N,)
             order = np.argsort(-similarity, kind="stable")[:top]
             examples.append((attribute, queries.iloc[q], candidates.iloc[order], similarity[order]))
@@ -49,7 +61,7 @@ def retrieval_examples(trained: TrainedModel, data: PreparedData, subtitle: str,
         add_row_label(fig, grid, r, wrap(pretty(attribute), 14))
         draw_tile(grid.axes(fig, r, 0), cached_image(data, query["entry"]), caption=f"query: {wrap(query_value)}",
                   bold=True)
-        for k, ((_, cand), sim) in enumerate(zip(ranked.iterrows(), similarity)):
+        for k, ((_, cand), sim) in enumerate(zip(ranked.iterrows(), similarity, strict=True)):
             same = int(cand["value"]) == int(query["value"])
             caption = f"{wrap(value_name(names, attribute, int(cand['value'])))}\nsim {sim:.3f}"
             draw_tile(grid.axes(fig, r, 1 + k), cached_image(data, cand["entry"]), MATCH if same else MISMATCH, caption,

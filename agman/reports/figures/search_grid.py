@@ -5,8 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from agman.inference import TrainedModel
-from agman.reports.figures.layout import add_column_header, add_title, blank, draw_tile, pretty, save_png, \
-    search_grid_layout, wrap
+from agman.reports.figures.layout import (
+    add_column_header,
+    add_title,
+    blank,
+    draw_tile,
+    pretty,
+    save_png,
+    search_grid_layout,
+    wrap,
+)
 
 
 def _short(name: str, width: int = 17) -> str:

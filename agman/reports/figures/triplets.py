@@ -10,8 +10,19 @@ import numpy as np
 from agman.data.prepared import PreparedData
 from agman.data.zappos import CONDITIONS
 from agman.inference import TrainedModel
-from agman.reports.figures.layout import (MATCH, MISMATCH, add_column_header, add_legend, add_row_label, add_title,
-                                          draw_tile, pretty, save_png, triplet_grid, wrap)
+from agman.reports.figures.layout import (
+    MATCH,
+    MISMATCH,
+    add_column_header,
+    add_legend,
+    add_row_label,
+    add_title,
+    draw_tile,
+    pretty,
+    save_png,
+    triplet_grid,
+    wrap,
+)
 from agman.reports.figures.prepared import cached_image
 
 
@@ -54,7 +65,7 @@ def triplet_examples(trained: TrainedModel, data: PreparedData, subtitle: str, o
         sims = {1: sim_close, 2: sim_far}
         frame = MATCH if right else MISMATCH
 
-        def value(r: int) -> str:
+        def value(r: int, column: str = column) -> str:
             return wrap(pretty(data.table.iloc[r][column])) if column in data.table else ""
 
         if placed[c] == 0:

@@ -117,13 +117,14 @@ def build_table(spec: TableSpec, cells: Mapping[CellKey, Cell], seeds: Sequence[
             printed[variant].append((round(float(np.mean(values)), column.decimals), std))
     marks = {variant: [] for variant in spec.rows}
     for i, column in enumerate(columns):
-        for variant, mark in zip(spec.rows, rank_marks([printed[v][i][0] for v in spec.rows], column.lower_is_better)):
+        column_marks = rank_marks([printed[v][i][0] for v in spec.rows], column.lower_is_better)
+        for variant, mark in zip(spec.rows, column_marks, strict=True):
             marks[variant].append(mark)
     paper_rows = paper.get(spec.number, {})
     rows = tuple(
         Row(variant, tuple(spec.ticks[variant].split()) if spec.marks else (),
             tuple(Entry(mean, std, paper_rows.get(variant, {}).get(column.key), mark)
-                  for column, (mean, std), mark in zip(columns, printed[variant], marks[variant])))
+                  for column, (mean, std), mark in zip(columns, printed[variant], marks[variant], strict=True)))
         for variant in spec.rows)
 
     if slot.task is RETRIEVAL:

@@ -25,7 +25,7 @@ def to_markdown(table: Table) -> str:
              _md_row(header), _md_row(align)]
     for row in table.rows:
         cells = []
-        for column, entry in zip(table.columns, row.entries):
+        for column, entry in zip(table.columns, row.entries, strict=True):
             d = column.decimals
             ours = _number(entry.mean, entry.std, d)
             ours = {"best": f"**{ours}**", "second": f"<u>{ours}</u>"}.get(entry.mark, ours)
@@ -51,7 +51,7 @@ def to_csv(table: Table) -> str:
                      *(f"{c.key}{suffix}" for c in table.columns for suffix in ("", "_std", "_paper", "_delta"))])
     for row in table.rows:
         values = []
-        for column, entry in zip(table.columns, row.entries):
+        for column, entry in zip(table.columns, row.entries, strict=True):
             delta = entry.delta(column.decimals)
             values += [f"{entry.mean:.{column.decimals}f}",
                        "" if entry.std is None else f"{entry.std:.{column.decimals}f}",
@@ -86,7 +86,7 @@ def to_latex(table: Table) -> str:
              " & ".join(_latex(h) for h in header) + r" \\", r"\midrule"]
     for row in table.rows:
         cells = []
-        for column, entry in zip(table.columns, row.entries):
+        for column, entry in zip(table.columns, row.entries, strict=True):
             ours = _number(entry.mean, entry.std, column.decimals, pm=r" $\pm$ ")
             ours = {"best": rf"\textbf{{{ours}}}", "second": rf"\underline{{{ours}}}"}.get(entry.mark, ours)
             delta = entry.delta(column.decimals)

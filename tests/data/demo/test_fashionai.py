@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 from collections import Counter
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def test_counts_and_balance(dataset: Path) -> None:
 
 def test_rows_interleave_attributes(dataset: Path) -> None:
     tasks = [task for _, task, _ in _rows(dataset)]
-    runs = sum(1 for a, b in zip(tasks, tasks[1:]) if a != b) + 1
+    runs = sum(1 for a, b in itertools.pairwise(tasks) if a != b) + 1
     assert runs > len(DEMO_FASHIONAI_ATTRIBUTES)
 
 

@@ -59,7 +59,7 @@ def test_demo_parses_and_triplets_match_its_metadata(demo_zappos):
     assert stats["images"] == N_DEMO and stats["images_without_metadata"] == 1
     assert stats["images_in_several_splits"] == 0
     assert stats["triplets"] == {split: dict.fromkeys(CONDITION_NAMES, n)
-                                 for split, n in zip(("train", "val", "test"), DEMO_TRIPLETS)}
+                                 for split, n in zip(("train", "val", "test"), DEMO_TRIPLETS, strict=True)}
     # 70/10/20 of 60 images; an image no triplet happened to draw would show as unused.
     per_split = stats["images_per_split"]
     assert per_split["train"] <= 42 and per_split["val"] <= 6 and per_split["test"] <= 12
