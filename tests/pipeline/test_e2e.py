@@ -145,13 +145,17 @@ GOLDEN = ROOT / "tests" / "pipeline" / "golden_ci_metrics.json"
 GOLDEN_TOLERANCE = 1e-5
 
 
-def golden_numbers(metrics: dict, prefix: str = "") -> dict[str, float]:
-    """Every MAP, accuracy and loss of a cell's metrics file, by its path (counts and epochs left out)."""
+SCORES = ("map", "accuracy", "loss", "val_")
+
+
+def golden_numbers(metrics: dict, prefix: str = "", scores: bool = False) -> dict[str, float]:
+    """Every MAP, accuracy and loss of a cell's metrics file (per attribute and per condition too),
+    by its path; counts and epochs left out."""
     out = {}
     for key, value in metrics.items():
         if isinstance(value, dict):
-            out.update(golden_numbers(value, f"{prefix}{key}."))
-        elif key.startswith(("map", "accuracy", "loss")):
+            out.update(golden_numbers(value, f"{prefix}{key}.", scores or key.startswith(SCORES)))
+        elif scores or key.startswith(SCORES):
             out[prefix + key] = float(value)
     return out
 
