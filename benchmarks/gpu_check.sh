@@ -3,13 +3,14 @@
 # the paper profile's cell stage on a FashionAI replica with the GPU's utilisation sampled, the
 # training step (eager, CUDA graph; cuDNN's autotuner on and off; a rerun's weights), the
 # jobs-per-GPU sweep, the test evaluation at FashionAI's size, exact scoring against a bare matmul +
-# argsort, and the data paths. torch.compile's step is a section of its own (about 2 minutes, most
-# of it compiling), run only when named. Everything is written under one folder, ending with
+# argsort, and the data paths. Two sections run only when named: torch.compile's step (about 2
+# minutes, most of it compiling) and the jobs sweep under NVIDIA MPS (about 1 minute). Everything is written under one folder, ending with
 # summary.json (the GPU's name, each section's status, time and utilisation, the headline figures).
 #
 #   benchmarks/gpu_check.sh [OUT]                 # OUT: the folder (default $OUT, else gpu-check)
 #   GPU_CHECK_ONLY="tests cell" benchmarks/gpu_check.sh      # some sections only
 #   GPU_CHECK_ONLY=compile benchmarks/gpu_check.sh           # the step under torch.compile
+#   GPU_CHECK_ONLY=jobs_mps benchmarks/gpu_check.sh          # K jobs per GPU under MPS
 #
 # Needs CUDA, torch, torchvision, numpy, pandas, pyyaml, psutil and pytest; not mlflow or dvc.
 set -u
@@ -49,6 +50,7 @@ if wanted cell; then
 fi
 wanted train_step && section train_step 120 python3 benchmarks/gpu_train_step.py --device cuda
 wanted jobs && section jobs 180 python3 benchmarks/gpu_jobs.py --jobs 1 2 4 8 --seconds 5 --workers 2
+wanted jobs_mps && section jobs_mps 150 python3 benchmarks/gpu_jobs.py --jobs 1 2 4 --seconds 5 --workers 2 --mps
 if wanted digests; then
   for autotune in on off; do
     for run in 1 2; do

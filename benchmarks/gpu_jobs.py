@@ -10,7 +10,14 @@ jobs start together, warm up (graph capture), wait until all are ready, then tra
 ``--seconds``; each counts its images in that window. The cache is written once, before the jobs,
 with random pixels (the rate does not depend on them).
 
+Without MPS the GPU time-slices between the jobs' contexts, so their kernels never overlap; ``--mps``
+starts NVIDIA's Multi-Process Service (``nvidia-cuda-mps-control -d``, its pipe and log folders in a
+scratch folder) for the sweep, under which the jobs' small kernels may run side by side, and stops
+it afterwards. Where the control binary is missing or the daemon does not start, the result says so
+and nothing is timed.
+
     python benchmarks/gpu_jobs.py --jobs 1 2 4 8 --seconds 8           # on the GPU machine
+    python benchmarks/gpu_jobs.py --jobs 1 2 4 --seconds 8 --mps       # the same under MPS
     python benchmarks/gpu_jobs.py --device cpu --jobs 1 2 --seconds 1 --size 32 --arch resnet18 --images 64 \\
         --batch 2 --block 2 --workers 1  # toy
 """
@@ -18,8 +25,10 @@ with random pixels (the rate does not depend on them).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,13 +90,31 @@ def job(args) -> None:
     print(json.dumps({"job": args.index, "images": images, "seconds": seconds, "images_per_s": images / seconds}))
 
 
-def sweep(k: int, args, cache: Path) -> dict:
+@contextlib.contextmanager
+def mps_daemon(folder: Path):
+    """NVIDIA MPS running for the block; yields the environment its clients need, or raises RuntimeError."""
+    control = shutil.which("nvidia-cuda-mps-control")
+    if control is None:
+        raise RuntimeError("nvidia-cuda-mps-control not found on PATH")
+    env = {**os.environ, "CUDA_MPS_PIPE_DIRECTORY": str(folder / "pipe"), "CUDA_MPS_LOG_DIRECTORY": str(folder / "log")}
+    for name in ("pipe", "log"):
+        (folder / name).mkdir(parents=True)
+    started = subprocess.run([control, "-d"], env=env, capture_output=True, text=True)
+    if started.returncode:
+        raise RuntimeError(f"nvidia-cuda-mps-control -d exited {started.returncode}: {started.stderr.strip()}")
+    try:
+        yield env
+    finally:
+        subprocess.run([control], input="quit\n", env=env, capture_output=True, text=True)
+
+
+def sweep(k: int, args, cache: Path, env: dict) -> dict:
     """K jobs at once; their images/s in the common window and in total."""
     with tempfile.TemporaryDirectory() as sync:
         cmd = [sys.executable, __file__, "job", "--cache", str(cache), "--sync", sync, "--seconds", str(args.seconds),
                "--workers", str(args.workers), "--batch", str(args.batch), "--device", args.device,
                "--arch", args.arch, "--block", str(args.block)]
-        env = {**os.environ, "PYTHONPATH": str(common.ROOT)}
+        env = {**env, "PYTHONPATH": str(common.ROOT)}
         procs = [subprocess.Popen([*cmd, "--index", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True, env=env) for i in range(k)]
         start = time.perf_counter()
@@ -117,11 +144,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--arch", default="resnet50", choices=["resnet50", "resnet18"])
     parser.add_argument("--block", type=int, default=50, help="steps between reads of the loss")
+    parser.add_argument("--mps", action="store_true", help="run the sweep under NVIDIA MPS")
     args = parser.parse_args(argv)
-    result = {"benchmark": "gpu_jobs", "args": vars(args), "machine": common.machine()}
-    with tempfile.TemporaryDirectory() as tmp:
+    result = {"benchmark": "gpu_jobs_mps" if args.mps else "gpu_jobs", "args": vars(args), "machine": common.machine()}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        env = dict(os.environ)
+        if args.mps:
+            try:
+                env = stack.enter_context(mps_daemon(Path(tmp) / "mps"))
+            except RuntimeError as err:
+                result["mps_error"] = str(err)
+                return common.report(result)
         cache = write_array_cache(Path(tmp) / "cache", args.images, args.size)
-        result["sweep"] = {str(k): sweep(k, args, cache) for k in args.jobs}
+        result["sweep"] = {str(k): sweep(k, args, cache, env) for k in args.jobs}
     one = result["sweep"].get("1", {}).get("images_per_s_total")
     if one:
         result["total_over_one_job"] = {k: v["images_per_s_total"] / one for k, v in result["sweep"].items()

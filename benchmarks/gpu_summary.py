@@ -81,7 +81,9 @@ def figures(name: str, text: str, points) -> dict | None:
             "over_eager_bf16_cl": {k: round(v, 2) for k, v in data["over_eager_bf16_cl"].items()}}
     if name.startswith("digest_"):
         return data["digest"]
-    if name == "jobs":
+    if name in ("jobs", "jobs_mps"):
+        if "mps_error" in data:
+            return {"mps_error": data["mps_error"]}
         return {k: round(v["images_per_s_total"]) if "images_per_s_total" in v else v for k, v in data["sweep"].items()}
     if name == "data_path":
         return {"per_core": {k: round(v) for k, v in data["images_per_s_per_core"].items()},
