@@ -10,6 +10,7 @@ no longer runs it. Most of the tests named are in tests/pipeline/test_e2e.py, on
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shlex
@@ -19,6 +20,7 @@ from functools import cache
 
 import pytest
 
+from agman.experiments import BASELINES, SLOTS
 from tests.helpers import ROOT
 
 README = ROOT / "README.md"
@@ -165,3 +167,43 @@ def test_the_make_targets_run_what_the_readme_says(command, recipe):
     assert proc.returncode == 0, proc.stderr
     recipes = [line for line in proc.stdout.splitlines() if line.strip() and not line.startswith("make")]
     assert recipes and recipes[-1].endswith(recipe), proc.stdout
+
+
+#: The demo table's method columns -> variants; "chance" is the metrics' own chance level.
+DEMO_COLUMNS = {"AG-MAN": "agman", "CSN": "csn", "ASENet_V2": "asenet_v2", "AttnFashion": "attnfashion"}
+
+
+def demo_table_rows(text: str) -> list[tuple[str, dict[str, str]]]:
+    """(slot, {column: shown value}) of each row of the pages' demo tables of Tables 2-4's methods."""
+    lines, out = text.splitlines(), []
+    for i, line in enumerate(lines):
+        if not line.startswith("| slot (stand-in) | AG-MAN | CSN |"):
+            continue
+        header = [c.strip() for c in line.strip().strip("|").split("|")]
+        for row in lines[i + 2:]:
+            if not row.startswith("|"):
+                break
+            cells = [c.strip() for c in row.strip().strip("|").split("|")]
+            slot = next(s for s, spec in SLOTS.items() if cells[0].startswith(spec.title + ","))
+            out.append((slot, dict(zip(header, cells, strict=True))))
+    return out
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/results.md"])
+def test_the_demo_numbers_shown_are_the_committed_reports(page):
+    """The demo's headline numbers a page prints are reports/metrics' (seed 0, x 100, 2 decimals),
+    so a `make repro` that moves them fails here until the page says the new ones."""
+    rows = demo_table_rows((ROOT / page).read_text())
+    assert sorted(slot for slot, _ in rows) == sorted(SLOTS), f"{page}: no demo table with a row per slot"
+    assert set(DEMO_COLUMNS.values()) == {"agman", *BASELINES}
+    wrong = []
+    for slot, shown in rows:
+        headline = SLOTS[slot].task.headline
+        for column, variant in DEMO_COLUMNS.items():
+            metrics = json.loads((ROOT / "reports" / "metrics" / f"{slot}-{variant}.json").read_text())
+            if shown[column] != f"{100 * metrics[headline]:.2f}":
+                wrong.append(f"{slot} {column}: {shown[column]}, reports say {100 * metrics[headline]:.2f}")
+        chance = json.loads((ROOT / "reports" / "metrics" / f"{slot}-agman.json").read_text()).get("map_chance", 0.5)
+        if float(shown["chance"]) != round(100 * chance, 2):
+            wrong.append(f"{slot} chance: {shown['chance']}, reports say {100 * chance:.2f}")
+    assert not wrong, f"{page}: " + "; ".join(wrong)
