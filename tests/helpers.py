@@ -4,6 +4,7 @@ of params.yaml's ci profile, and a tiny real training run."""
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,13 @@ from agman.config import Config, resolve
 from agman.data.prepared import PreparedData
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+
+
+def external(variable: str) -> Path | None:
+    """A file or folder the tests cannot make and the repository does not hold (the real split
+    files, the paper's text), named by environment variable ``variable``; None when unset."""
+    value = os.environ.get(variable)
+    return Path(value) if value else None
 
 
 def ci_config(dataset: str = "demo_fashionai", root: str | Path = "unused", **blocks: dict) -> Config:

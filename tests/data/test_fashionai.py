@@ -16,11 +16,14 @@ from agman.data.fashionai import (
     read_asen_split,
     read_fashionai_labels,
 )
-from tests.helpers import SHARED
+from tests.helpers import external
 
 ATTRS = (Attribute("collar_design", ("a", "b", "c")), Attribute("skirt_length", ("x", "y")))
-FIXTURES = SHARED / "fixtures" / "asen-fashionai"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="needs ../shared/fixtures/asen-fashionai")
+#: ASEN's published FashionAI split (filenames_*.txt, query_*.txt, candidate_*.txt) with FashionAI's
+#: label_valid.csv and label_test.csv beside it; the tests on the real files run when it is set.
+FIXTURES = external("AGMAN_ASEN_FASHIONAI")
+needs_fixtures = pytest.mark.skipif(FIXTURES is None or not FIXTURES.is_dir(),
+                                    reason="set AGMAN_ASEN_FASHIONAI to ASEN's FashionAI split folder")
 
 
 def write_labels(root, lines, make_images=True):
@@ -70,9 +73,9 @@ def test_attribute_list():
     assert [len(a.values) for a in FASHIONAI] == [6, 9, 8, 6, 5, 5, 10, 5]
 
 
-@pytest.mark.skipif(not (SHARED / "fixtures" / "asen-fashionai").is_dir(), reason="needs ../shared fixtures")
+@needs_fixtures
 def test_real_fashionai_label_files_parse():
-    fixtures = SHARED / "fixtures" / "asen-fashionai"
+    fixtures = FIXTURES
     for split in ("valid", "test"):
         table = read_fashionai_labels(fixtures, FASHIONAI, check_images=False,
                                       label_file=fixtures / f"label_{split}.csv")
