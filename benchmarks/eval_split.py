@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> dict:
             for k, table in tables.items():
                 for batch in args.batch_sizes:
                     settings = EmbedSettings(batch, "bfloat16", fmt)
-                    run = functools.partial(evaluate_retrieval, model, table, feed, "test", names, settings, 1024)
+                    run = functools.partial(evaluate_retrieval, model, table, feed, "test", names, settings=settings,
+                                            chunk_size=1024)
                     out = run()  # warm-up: workers, autotuner
                     seconds, every = common.median_seconds(run, args.repeats, sync)
                     result["runs"][f"{feed_name}/types_per_image_{k}/batch_{batch}"] = {

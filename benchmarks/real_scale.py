@@ -128,8 +128,8 @@ def bare_cache(work: Path, slot: str, n: int) -> dict:
     paths = list(dict.fromkeys(read_prepared(work / "data" / slot / "cache").table["path"]))
     with tempfile.TemporaryDirectory(dir=work) as tmp:
         start = time.perf_counter()
-        write_cache(paths[:n], d.root, Path(tmp) / "cache", d.image_size, d.cache.format, d.cache.jpeg_quality,
-                    d.num_workers)
+        write_cache(paths[:n], d.root, Path(tmp) / "cache", d.image_size, fmt=d.cache.format,
+                    jpeg_quality=d.cache.jpeg_quality, workers=d.num_workers)
         seconds = time.perf_counter() - start
     return {"images": min(n, len(paths)), "seconds": round(seconds, 2),
             "images_per_s": round(min(n, len(paths)) / seconds, 1), "stage_images": len(paths)}

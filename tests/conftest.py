@@ -35,7 +35,7 @@ def demo_data(tmp_path_factory, demo_root, demo_table) -> PreparedData:
     """The demo table through the real cache stage, at 32 px."""
     table, names = demo_table
     folder = tmp_path_factory.mktemp("cached") / "data"
-    return cache_prepared(PreparedData(table, names, "retrieval"), demo_root, folder, 32, "array")
+    return cache_prepared(PreparedData(table, names, "retrieval"), demo_root, folder, 32, fmt="array")
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +57,7 @@ def tiny_project(tmp_path_factory) -> Path:
     table = split_items(read_fashionai_labels(root, attributes), SplitConfig(seed=1))
     meta = {"dataset": "demo_fashionai", "attributes": [{"name": a.name, "values": list(a.values)} for a in attributes]}
     data = cache_prepared(PreparedData(table, [a.name for a in attributes], "retrieval", meta=meta), root,
-                          project / "data" / "fashionai" / "cache", 32, "array")
+                          project / "data" / "fashionai" / "cache", 32, fmt="array")
     for variant in ("agman", "csn"):
         train_tiny_run(data, root, project / "runs" / "fashionai" / variant / "seed0",
                        project / "reports" / "curves" / "fashionai" / variant / "seed0.csv", name=variant)

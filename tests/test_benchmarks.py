@@ -283,7 +283,7 @@ def test_real_scale_reads_the_cache_loop_rate_from_the_cache_stage_log(demo_root
 
     table, names = demo_table
     with caplog.at_level(logging.INFO, logger="agman.data.prepared"):
-        cache_prepared(PreparedData(table, names, "retrieval"), demo_root, tmp_path / "cache", 16, "jpeg")
+        cache_prepared(PreparedData(table, names, "retrieval"), demo_root, tmp_path / "cache", 16, fmt="jpeg")
     seconds, rate = real_scale.cache_loop(caplog.text)
     images = table["path"].nunique()
     assert rate > 0 and abs(rate * seconds - images) <= 0.05 * rate + 1  # seconds are logged to 0.1 s (0.0 when quick)

@@ -97,7 +97,7 @@ class CacheReport:
     seconds: float  # wall time of decoding and writing the images (the rate benchmarks compare)
 
 
-def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: int, fmt: str = "jpeg",
+def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: int, *, fmt: str = "jpeg",
                 jpeg_quality: int = 90, workers: int = 0, progress=None) -> CacheReport:
     """Decode ``root/<path>`` for each path into ``out_dir`` (replaced atomically).
 
@@ -112,7 +112,8 @@ def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: i
     out_dir = Path(out_dir)
     reports: list[CacheReport] = []
     write_folder_atomically(out_dir, lambda tmp: reports.append(
-        _fill_cache(tmp, paths, root, size, fmt, jpeg_quality, workers, progress)))
+        _fill_cache(tmp, paths, root, size, fmt=fmt, jpeg_quality=jpeg_quality, workers=workers,
+                    progress=progress)))
     report = reports[0]
     if report.skipped:
         log.warning("%d of %d images do not decode and are skipped (listed in %s); first: %s",
@@ -120,8 +121,8 @@ def write_cache(paths: list[str], root: str | Path, out_dir: str | Path, size: i
     return report
 
 
-def _fill_cache(tmp: Path, paths: list[str], root: str | Path, size: int, fmt: str, jpeg_quality: int, workers: int,
-                progress) -> CacheReport:
+def _fill_cache(tmp: Path, paths: list[str], root: str | Path, size: int, *, fmt: str, jpeg_quality: int,
+                workers: int, progress) -> CacheReport:
     """Write the cache of ``paths`` into the new folder ``tmp`` (see :func:`write_cache`)."""
     start = time.perf_counter()
     tmp.mkdir()

@@ -104,14 +104,15 @@ def drop_skipped(data: PreparedData, index: pd.DataFrame) -> tuple[PreparedData,
     return PreparedData(table, data.attributes, data.task, data.cache, triplets, data.meta), dropped
 
 
-def cache_prepared(data: PreparedData, root: str | Path, folder: str | Path, size: int, fmt: str = "jpeg",
+def cache_prepared(data: PreparedData, root: str | Path, folder: str | Path, size: int, *, fmt: str = "jpeg",
                    jpeg_quality: int = 90, workers: int = 0, progress=None) -> PreparedData:
     """The ``cache`` stage: decode each image of ``data`` once into ``folder/images``, drop what
     does not decode, and write the result to ``folder`` (atomically); returns it as read back."""
     folder = Path(folder)
     images = folder.with_name(folder.name + ".images")
     paths = list(pd.unique(data.table["path"]))
-    report = write_cache(paths, root, images, size, fmt, jpeg_quality, workers, progress)
+    report = write_cache(paths, root, images, size, fmt=fmt, jpeg_quality=jpeg_quality, workers=workers,
+                         progress=progress)
     kept, dropped = drop_skipped(data, pd.read_csv(images / "index.csv", keep_default_na=False))
     kept.meta = {**data.meta, "cache": {"images": report.images, "skipped": len(report.skipped),
                                         "bytes": report.bytes, **dropped}}

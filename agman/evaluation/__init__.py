@@ -26,12 +26,13 @@ def evaluate(model: torch.nn.Module, data: PreparedData, split: str, cfg: Config
     settings = EmbedSettings(cfg.eval.batch_size, cfg.train.amp_dtype, resolve_memory_format(cfg.train.memory_format,
                                                                                              device))
     if data.task == "retrieval":
-        out = evaluate_retrieval(model, data.table, feed, split, data.attributes, settings, cfg.eval.chunk_size)
+        out = evaluate_retrieval(model, data.table, feed, split, data.attributes, settings=settings,
+                                 chunk_size=cfg.eval.chunk_size)
     else:
         if split not in data.triplets:
             raise KeyError(f"no {split} triplets in the prepared data (have: {sorted(data.triplets)})")
-        out = evaluate_triplets(model, data.triplets[split], data.entries, feed, data.attributes, cfg.loss.margin,
-                                settings, desc=f"embed {split}")
+        out = evaluate_triplets(model, data.triplets[split], data.entries, feed, data.attributes,
+                                margin=cfg.loss.margin, settings=settings, desc=f"embed {split}")
     return {**out, "score": out[SCORE[data.task]]}
 
 

@@ -119,7 +119,7 @@ def score_split(embeddings: torch.Tensor, table: pd.DataFrame, attribute_names: 
 
 
 def evaluate_retrieval(model: torch.nn.Module, table: pd.DataFrame, feed: Feed, split: str,
-                       attribute_names: list[str], settings: EmbedSettings, chunk_size: int) -> dict:
+                       attribute_names: list[str], *, settings: EmbedSettings, chunk_size: int) -> dict:
     rows = table[table["split"] == split].reset_index(drop=True)
     emb = embed(model, feed, rows["entry"].to_numpy(), rows["attribute_index"].to_numpy(), settings,
                 desc=f"embed {split}")

@@ -17,7 +17,7 @@ from agman.metrics import triplet_relation, triplet_relation_per_item
 
 
 def evaluate_triplets(model: torch.nn.Module, triplets: np.ndarray, entries: np.ndarray, feed: Feed,
-                      condition_names: list[str], margin: float, settings: EmbedSettings,
+                      condition_names: list[str], *, margin: float, settings: EmbedSettings,
                       desc: str = "embed") -> dict:
     """``triplets`` (T, 4): table rows (anchor, close, far) and the condition index;
     ``entries[row]`` is a row's image in the cache.

@@ -14,8 +14,8 @@ from agman.pipeline.matrix import slot_config
 def run(cfg: Config, slot: str) -> None:
     d = slot_config(cfg, slot).data
     paths = SlotPaths(slot)
-    cache_prepared(read_prepared(paths.prepared), d.root, paths.cache, d.image_size, d.cache.format,
-                   d.cache.jpeg_quality, d.num_workers,
+    cache_prepared(read_prepared(paths.prepared), d.root, paths.cache, d.image_size, fmt=d.cache.format,
+                   jpeg_quality=d.cache.jpeg_quality, workers=d.num_workers,
                    progress=lambda it, total: tqdm(it, total=total, desc="cache", unit="img"))
 
 

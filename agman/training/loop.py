@@ -273,7 +273,7 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
         write_file_atomically(paths.run_json, json.dumps({"mlflow_run_id": tracker.run_id}))
     status = "FAILED"
     try:
-        _run_epochs(cfg, data, paths, run, state, fp, tracker)
+        _run_epochs(cfg, data, paths, run, state, fingerprint=fp, tracker=tracker)
         state = distributed.broadcast_object(state)  # every rank returns rank 0's history
         if tracker is not None:
             tracker.log_metrics({"best_val_score": state.best_score, "best_epoch": state.best_epoch})
@@ -285,8 +285,8 @@ def train(cfg: Config, data: PreparedData, paths: TrainPaths, tracker_factory=No
     return state
 
 
-def _run_epochs(cfg: Config, data: PreparedData, paths: TrainPaths, run: _Run, state: TrainState, fp: str,
-                tracker) -> None:
+def _run_epochs(cfg: Config, data: PreparedData, paths: TrainPaths, run: _Run, state: TrainState, *,
+                fingerprint: str, tracker) -> None:
     """The epochs after ``state.epoch``: train, validate (rank 0), checkpoint; ``state`` is updated."""
     tc = cfg.train
     main = distributed.is_main()
@@ -318,7 +318,7 @@ def _run_epochs(cfg: Config, data: PreparedData, paths: TrainPaths, run: _Run, s
         rngs = distributed.gather_object(rng_states())
         if main:
             save_checkpoint(paths.last, {
-                "fingerprint": fp, "model": run.model.state_dict(), "weighting": run.weighting.state_dict(),
+                "fingerprint": fingerprint, "model": run.model.state_dict(), "weighting": run.weighting.state_dict(),
                 "optimizer": optimizer_state(run.optimizer), "scheduler": scheduler_state(run.scheduler),
                 "rng": rngs[0], **({"rng_ranks": rngs} if len(rngs) > 1 else {}), "state": state.__dict__,
             })

@@ -39,7 +39,7 @@ def test_decode_resized_crops_the_center_of_the_shorter_side(tmp_path):
 @pytest.mark.parametrize("fmt", ["array", "jpeg"])
 def test_cache_round_trip(tmp_path, fmt):
     paths = write_images(tmp_path)
-    report = write_cache(paths, tmp_path, tmp_path / "cache", 16, fmt, jpeg_quality=95)
+    report = write_cache(paths, tmp_path, tmp_path / "cache", 16, fmt=fmt, jpeg_quality=95)
     assert report.images == len(paths) and not report.skipped
     cache = ImageCache(tmp_path / "cache")
     assert len(cache) == len(paths)
@@ -67,7 +67,7 @@ def test_the_jpeg_cache_keeps_orientation_and_channel_order(tmp_path):
     for i in range(4):
         Image.fromarray(gradient(i)).save(tmp_path / f"img/{i}.jpg", quality=95)
         paths.append(f"img/{i}.jpg")
-    write_cache(paths, tmp_path, tmp_path / "cache", 16, "jpeg", jpeg_quality=90)
+    write_cache(paths, tmp_path, tmp_path / "cache", 16, fmt="jpeg", jpeg_quality=90)
     cache = ImageCache(tmp_path / "cache")
     for i, path in enumerate(paths):
         item = cache[i].float()  # (3, 16, 16)
@@ -82,11 +82,11 @@ def test_the_jpeg_cache_keeps_orientation_and_channel_order(tmp_path):
 @pytest.mark.parametrize("fmt", ["array", "jpeg"])
 def test_cache_digest_follows_the_pixels_not_just_the_paths(tmp_path, fmt):
     paths = write_images(tmp_path)
-    write_cache(paths, tmp_path, tmp_path / "a", 16, fmt)
-    write_cache(paths, tmp_path, tmp_path / "b", 16, fmt)
+    write_cache(paths, tmp_path, tmp_path / "a", 16, fmt=fmt)
+    write_cache(paths, tmp_path, tmp_path / "b", 16, fmt=fmt)
     assert ImageCache(tmp_path / "a").sha256 == ImageCache(tmp_path / "b").sha256  # deterministic
     Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / paths[2])  # re-rendered, same path
-    write_cache(paths, tmp_path, tmp_path / "c", 16, fmt)
+    write_cache(paths, tmp_path, tmp_path / "c", 16, fmt=fmt)
     assert ImageCache(tmp_path / "c").sha256 != ImageCache(tmp_path / "a").sha256
     meta = tmp_path / "c" / "cache.json"
     meta.write_text(meta.read_text().replace('"sha256"', '"old"'))
@@ -100,7 +100,7 @@ def test_corrupt_and_truncated_images_are_skipped_and_listed(tmp_path, caplog):
     data = (tmp_path / paths[3]).read_bytes()
     (tmp_path / paths[3]).write_bytes(data[: len(data) // 2])  # truncated mid-scan
     with caplog.at_level(logging.WARNING):
-        report = write_cache(paths, tmp_path, tmp_path / "cache", 16, "jpeg")
+        report = write_cache(paths, tmp_path, tmp_path / "cache", 16, fmt="jpeg")
     assert [p for p, _ in report.skipped] == [paths[1], paths[3]]
     assert "2 of 6 images do not decode" in caplog.text
     skipped = pd.read_csv(tmp_path / "cache" / "skipped.csv")
@@ -113,14 +113,14 @@ def test_missing_image_stops_and_leaves_nothing(tmp_path):
     paths = write_images(tmp_path)
     (tmp_path / paths[2]).unlink()
     with pytest.raises(FileNotFoundError, match="2.jpg"):
-        write_cache(paths, tmp_path, tmp_path / "cache", 16, "array")
+        write_cache(paths, tmp_path, tmp_path / "cache", 16, fmt="array")
     assert not (tmp_path / "cache").exists() and not list(tmp_path.glob("cache.tmp*"))
 
 
 def test_nothing_decodes(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"junk")
     with pytest.raises(OSError, match="none of the 1 images"):
-        write_cache(["x.jpg"], tmp_path, tmp_path / "cache", 16, "array")
+        write_cache(["x.jpg"], tmp_path, tmp_path / "cache", 16, fmt="array")
     assert not list(tmp_path.glob("cache.tmp*"))
 
 
@@ -143,7 +143,7 @@ def test_triplet_relation_evaluation_against_hand_computed_values(tmp_path):
     for i, colour in enumerate(colours):
         Image.new("RGB", (8, 8), colour).save(tmp_path / f"{i}.png")
         paths.append(f"{i}.png")
-    write_cache(paths, tmp_path, tmp_path / "cache", 8, "array")
+    write_cache(paths, tmp_path, tmp_path / "cache", 8, fmt="array")
     cache = ImageCache(tmp_path / "cache")
     # (anchor, close, far, condition), rows of the cache; the last has close == far (a tie).
     triplets = np.array([[0, 1, 2, 0], [0, 1, 3, 1], [2, 3, 1, 1], [3, 0, 0, 2]])

@@ -17,7 +17,7 @@ BATCHES = [np.array([3, 0, 3, 5]), np.array([1]), np.array([4, 2, 0])]
 def caches(tmp_path_factory):
     folder = tmp_path_factory.mktemp("feed")
     paths = write_images(folder / "raw", 6)
-    return {fmt: (write_cache(paths, folder / "raw", folder / fmt, 16, fmt), ImageCache(folder / fmt))[1]
+    return {fmt: (write_cache(paths, folder / "raw", folder / fmt, 16, fmt=fmt), ImageCache(folder / fmt))[1]
             for fmt in ("array", "jpeg")}
 
 

@@ -23,7 +23,7 @@ def test_cache_prepared_writes_a_readable_folder(tmp_path):
     table = pd.DataFrame({"path": paths, "attribute": "a", "attribute_index": 0, "value": [0, 1] * 3,
                           "split": "train", "role": "train"})
     (tmp_path / paths[0]).write_bytes(b"broken")
-    data = cache_prepared(PreparedData(table, ["a"], "retrieval"), tmp_path, tmp_path / "out", 8, "array")
+    data = cache_prepared(PreparedData(table, ["a"], "retrieval"), tmp_path, tmp_path / "out", 8, fmt="array")
     again = read_prepared(tmp_path / "out")
     assert len(again.table) == 5 and again.meta["cache"]["skipped"] == 1 and again.cache is not None
     assert again.cache[int(again.entries[0])].shape == (3, 8, 8)

@@ -85,7 +85,7 @@ def grey_cache(tmp_path) -> ImageCache:
     """Four 8x8 grey images, entry i brighter than entry i - 1."""
     for i in range(4):
         Image.new("RGB", (8, 8), (40 + 60 * i,) * 3).save(tmp_path / f"{i}.png")
-    write_cache([f"{i}.png" for i in range(4)], tmp_path, tmp_path / "cache", 8, "array")
+    write_cache([f"{i}.png" for i in range(4)], tmp_path, tmp_path / "cache", 8, fmt="array")
     return ImageCache(tmp_path / "cache")
 
 
@@ -205,7 +205,7 @@ def test_evaluate_retrieval_embeds_the_split_and_scores_it(grey_cache, spy):
     table, vectors = split_table()
     model = LookupModel(grey_cache, vectors)
     out = evaluate_retrieval(model, table, HostFeed(grey_cache, CPU, 0), "test", ["colour", "size"],
-                             EmbedSettings(batch_size=4), chunk_size=1)
+                             settings=EmbedSettings(batch_size=4), chunk_size=1)
     assert out["map"] == pytest.approx(2 / 3) and out["map_macro"] == pytest.approx(3 / 4)
     assert out["map_per_attribute"] == pytest.approx({"colour": 0.5, "size": 1.0})
     assert (out["n_queries"], out["n_candidates"]) == (3, 4)

@@ -57,11 +57,11 @@ def test_evaluate_scores_a_split_by_its_tasks_headline_with_the_configs_settings
     out = evaluation.evaluate("model", data, "valid", cfg, CPU, feed="F")
     assert out["score"] == out[headline] == {"map": 0.25, "accuracy": 0.75}[headline]
     args, kwargs = calls[0]
-    assert settings(batch_size=7, amp_dtype="none") in args and "F" in args
+    assert kwargs["settings"] == settings(batch_size=7, amp_dtype="none") and "F" in args
     if task == "retrieval":
-        assert args[:5] == ("model", "T", "F", "valid", ["a"]) and 9 in args
+        assert args == ("model", "T", "F", "valid", ["a"]) and kwargs["chunk_size"] == 9
     else:
-        assert args[:3] == ("model", "V", "E") and cfg.loss.margin in args
+        assert args[:3] == ("model", "V", "E") and kwargs["margin"] == cfg.loss.margin
         with pytest.raises(KeyError, match="no test triplets"):
             evaluation.evaluate("model", data, "test", cfg, CPU, feed="F")
 
@@ -79,6 +79,7 @@ def test_evaluate_hands_the_task_its_splits_data_and_every_setting_in_place(task
     assert built == [("device", "C", CPU, 3)]  # no feed given: data.feed's
     expected = EmbedSettings(7, "bfloat16", torch.channels_last)
     if task == "retrieval":
-        assert calls == [(("model", "T", "F", "test", ["heel", "toe"], expected, 9), {})]
+        assert calls == [(("model", "T", "F", "test", ["heel", "toe"]), {"settings": expected, "chunk_size": 9})]
     else:
-        assert calls == [(("model", "W", "E", "F", ["heel", "toe"], 0.35, expected), {"desc": "embed test"})]
+        assert calls == [(("model", "W", "E", "F", ["heel", "toe"]),
+                          {"margin": 0.35, "settings": expected, "desc": "embed test"})]

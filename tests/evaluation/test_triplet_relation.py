@@ -21,7 +21,7 @@ def colour_cache(tmp_path) -> ImageCache:
     colours = [(250, 10, 10), (240, 30, 10), (10, 250, 10), (10, 10, 250)]  # red, red-ish, green, blue
     for i, colour in enumerate(colours):
         Image.new("RGB", (8, 8), colour).save(tmp_path / f"{i}.png")
-    write_cache([f"{i}.png" for i in range(4)], tmp_path, tmp_path / "cache", 8, "array")
+    write_cache([f"{i}.png" for i in range(4)], tmp_path, tmp_path / "cache", 8, fmt="array")
     return ImageCache(tmp_path / "cache")
 
 

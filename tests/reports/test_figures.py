@@ -77,7 +77,7 @@ def zappos(tmp_path_factory, tiny_trainer):
     root = folder / "raw"
     write_demo_zappos(root, 60, (16, 8, 8), 32, seed=0)
     data = cache_prepared(read_dataset(DataConfig(dataset="demo_zappos", root=str(root))), root,
-                          folder / "cache", 32, "array")
+                          folder / "cache", 32, fmt="array")
     run = tiny_trainer(data, root, folder / "run", folder / "curves.csv",
                          triplets=take_listed_triplets(data.triplets["train"], 16, seed=0, epoch=0))
     return data, load_trained(run, "cpu")

@@ -27,7 +27,7 @@ from agman.reports.figures.layout import (
 from agman.reports.figures.prepared import cached_image, retrieval_test_rows, value_name, value_names
 
 
-def retrieval_examples(trained: TrainedModel, data: PreparedData, subtitle: str, out: str | Path, seed: int = 0,
+def retrieval_examples(trained: TrainedModel, data: PreparedData, subtitle: str, out: str | Path, *, seed: int = 0,
                        queries_per_attribute: int = 1, top: int = 10) -> Path:
     """Figure 5: top-``top`` test candidates of seeded test queries, one or more per attribute type."""
     rows = retrieval_test_rows(data)
