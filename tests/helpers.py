@@ -55,3 +55,24 @@ def train_tiny_run(data: PreparedData, root: Path, out_dir: Path, curves: Path, 
     np.save(triplet_dir / "epoch_000.npy", triplets)
     train(cfg, data, TrainPaths(triplet_dir=triplet_dir, out_dir=out_dir, curves=curves))
     return out_dir
+
+
+def train_stopped_at_second_validation(monkeypatch, cfg: Config, data: PreparedData, paths) -> None:
+    """``train`` interrupted (KeyboardInterrupt) at its second validation, as a kill during epoch 2
+    would stop it: ``last.pt`` holds epoch 1. The loop's ``evaluate`` is restored afterwards."""
+    import pytest
+
+    from agman.training import loop
+
+    real_evaluate, calls = loop.evaluate, {"n": 0}
+
+    def stop_at_second_validation(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt("simulated interruption during epoch 2")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "evaluate", stop_at_second_validation)
+    with pytest.raises(KeyboardInterrupt):
+        loop.train(cfg, data, paths)
+    monkeypatch.setattr(loop, "evaluate", real_evaluate)

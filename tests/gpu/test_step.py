@@ -17,11 +17,10 @@ from agman.data.triplets import sample_triplets
 from agman.losses import build_weighting
 from agman.metrics import average_precisions
 from agman.models import build_model
-from agman.training import loop as loop_module
 from agman.training.checkpoint import load_checkpoint
 from agman.training.loop import TrainPaths, train
 from agman.training.step import WARMUP_STEPS, GraphedStep, StepSettings, TrainStep, build_optimizer
-from tests.helpers import ci_config
+from tests.helpers import ci_config, train_stopped_at_second_validation
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -125,18 +124,7 @@ def test_last_pt_of_one_mode_resumes_in_the_other(tmp_path, demo_data, monkeypat
     full = train(tiny_config(graphs=True), demo_data, straight)
 
     resumed = make_paths(tmp_path / "resumed", demo_data)
-    real_evaluate, calls = loop_module.evaluate, {"n": 0}
-
-    def stop_at_second_validation(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("simulated interruption during epoch 2")
-        return real_evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(loop_module, "evaluate", stop_at_second_validation)
-    with pytest.raises(KeyboardInterrupt):
-        train(tiny_config(graphs=first), demo_data, resumed)
-    monkeypatch.setattr(loop_module, "evaluate", real_evaluate)
+    train_stopped_at_second_validation(monkeypatch, tiny_config(graphs=first), demo_data, resumed)
     second = train(tiny_config(graphs=then), demo_data, resumed)
 
     assert second.epoch == full.epoch == 2

@@ -13,7 +13,7 @@ from agman.training import loop as loop_module
 from agman.training import step as step_module
 from agman.training.checkpoint import load_checkpoint
 from agman.training.loop import TrainPaths, train
-from tests.helpers import ci_config
+from tests.helpers import ci_config, train_stopped_at_second_validation
 
 
 def tiny_config(root, epochs=2) -> Config:
@@ -37,20 +37,8 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path, demo_root, demo_da
     full = train(cfg, demo_data, straight)
 
     resumed = make_paths(tmp_path / "b", demo_data, cfg)
-    real_evaluate = loop_module.evaluate
-    calls = {"n": 0}
-
-    def crash_on_second_validation(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("simulated interruption during epoch 2")
-        return real_evaluate(*args, **kwargs)
-
-    monkeypatch.setattr(loop_module, "evaluate", crash_on_second_validation)
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, demo_data, resumed)
+    train_stopped_at_second_validation(monkeypatch, cfg, demo_data, resumed)
     assert load_checkpoint(resumed.out_dir / "last.pt")["state"]["epoch"] == 1
-    monkeypatch.setattr(loop_module, "evaluate", real_evaluate)
     second = train(cfg, demo_data, resumed)
 
     assert second.epoch == full.epoch == 3
